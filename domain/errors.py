@@ -1,0 +1,86 @@
+"""The project's one error tree. Adapters translate their libraries' exceptions into these at the edge."""
+
+from __future__ import annotations
+
+
+class RustyClawError(Exception):
+    """Root of every error the gateway raises on purpose."""
+
+
+class ConfigError(RustyClawError):
+    """A configuration file or value is wrong; the message names the file, key path and value."""
+
+
+class MissingExtraError(RustyClawError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs the '{package}' package: install it with pip install 'rustyclaw[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra
+
+
+class StorageError(RustyClawError):
+    """The store failed to read or write."""
+
+
+class StorageUnavailableError(StorageError):
+    """The store cannot be reached (database down, folder not writable)."""
+
+
+class SchemaVersionError(StorageError):
+    """The store was written by a newer RustyClaw than this one."""
+
+
+class CorruptDataError(StorageError):
+    """Stored data could not be parsed; the damaged part was kept aside, not dropped."""
+
+
+class LLMError(RustyClawError):
+    """The language model failed to answer."""
+
+
+class LLMUnavailableError(LLMError):
+    """Connection refused, timed out, or stalled; retryable."""
+
+
+class LLMRateLimitedError(LLMError):
+    """The server answered 429; retryable after backoff."""
+
+
+class LLMServerError(LLMError):
+    """The server answered 5xx or cut the stream; retryable."""
+
+
+class LLMRequestError(LLMError):
+    """The server refused the request (4xx other than 429); not retryable."""
+
+
+class ChannelError(RustyClawError):
+    """A chat platform failed to deliver or receive."""
+
+
+class AccessDeniedError(RustyClawError):
+    """The sender may not be served (policy, pairing, rate limit)."""
+
+
+class InvalidInputError(RustyClawError):
+    """A message or request was malformed or too large; the message says what and where."""
+
+
+class ToolError(RustyClawError):
+    """A tool failed or was refused; the text goes back to the model as the tool result."""
+
+
+class PolicyDeniedError(ToolError):
+    """The tool policy denied the call; it was never executed."""
+
+
+class TurnCancelledError(RustyClawError):
+    """The turn was stopped by /stop or by the client going away."""
+
+
+class BusyError(RustyClawError):
+    """A session's turn lock could not be taken in time."""

@@ -1,0 +1,36 @@
+"""What a turn emits while it runs, for driving adapters that stream (web chat, SSE, WebSocket)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from rustyclaw.domain.messages import Usage
+
+
+class ReplyDelta(msgspec.Struct, frozen=True, tag="delta"):
+    text: str
+
+
+class ToolActivity(msgspec.Struct, frozen=True, kw_only=True, tag="tool"):
+    name: str
+    call_id: str
+    status: Literal["started", "done", "denied", "error"]
+    detail: str = ""
+
+
+class Reply(msgspec.Struct, frozen=True, kw_only=True, tag="reply"):
+    """The end of a turn. `error` holds a user-facing explanation when the turn failed."""
+
+    text: str
+    session_key: str
+    session_id: str
+    model: str = ""
+    usage: Usage = Usage()
+    finish_reason: str = "stop"
+    error: str | None = None
+    command: str | None = None
+
+
+TurnEvent = ReplyDelta | ToolActivity | Reply

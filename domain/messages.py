@@ -1,0 +1,118 @@
+"""Value types that cross the core: inbound chat events, LLM messages, stored messages, sessions."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+ChatKind = Literal["direct", "group", "channel", "thread"]
+Role = Literal["system", "user", "assistant", "tool"]
+
+UNKNOWN_TOKENS = -1
+
+
+class Attachment(msgspec.Struct, frozen=True, kw_only=True):
+    """Media that came with a message; voice notes are `kind="voice"`."""
+
+    kind: Literal["voice", "audio", "image", "video", "file"]
+    mime: str = "application/octet-stream"
+    name: str | None = None
+    data: bytes | None = None
+    url: str | None = None
+    size: int | None = None
+
+
+class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """One platform event, already translated by its channel adapter."""
+
+    channel: str
+    peer_id: str
+    sender_id: str
+    text: str = ""
+    account: str = "default"
+    chat_kind: ChatKind = "direct"
+    sender_name: str = ""
+    thread_id: str | None = None
+    message_id: str | None = None
+    reply_to: str | None = None
+    mentioned: bool = False
+    attachments: tuple[Attachment, ...] = ()
+    received_at: float = 0.0
+    # Set by driving adapters that pick a session themselves (the OpenAI endpoint's `user` field).
+    session_hint: str | None = None
+    agent_hint: str | None = None
+
+
+class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True):
+    """A reply for a channel adapter to deliver; adapters split text to their platform's limit."""
+
+    channel: str
+    peer_id: str
+    text: str = ""
+    account: str = "default"
+    chat_kind: ChatKind = "direct"
+    thread_id: str | None = None
+    reply_to: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+
+
+class ToolCall(msgspec.Struct, frozen=True, kw_only=True):
+    """A call the model asked for; `arguments` is the JSON text the model produced."""
+
+    id: str
+    name: str
+    arguments: str = "{}"
+
+
+class ChatMessage(msgspec.Struct, kw_only=True):
+    """One message of a conversation, in the OpenAI chat shape, plus what we keep about it.
+
+    `tokens` caches the message's token count (UNKNOWN_TOKENS until counted) so that context
+    assembly never counts a stored message twice.
+    """
+
+    role: Role
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
+    name: str | None = None
+    id: str = ""
+    created_at: float = 0.0
+    tokens: int = UNKNOWN_TOKENS
+    inbound_id: str | None = None
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class SessionEntry(msgspec.Struct, kw_only=True):
+    """The index row of one session, named after OpenClaw's sessions.json entry fields."""
+
+    key: str
+    session_id: str
+    agent_id: str = "main"
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    chat_type: ChatKind = "direct"
+    channel: str | None = None
+    last_channel: str | None = None
+    last_to: str | None = None
+    last_account_id: str | None = None
+    model: str | None = None
+    model_provider: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    context_tokens: int = 0
+    compaction_count: int = 0
+    elevated_level: str = "off"
+    tts: str = "off"
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Protocols the domain reaches the world through; one concern per module."""

@@ -1,0 +1,28 @@
+"""The driving side: what channel and HTTP adapters call to have a message handled."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from rustyclaw.domain.events import Reply, TurnEvent
+from rustyclaw.domain.messages import InboundMessage
+
+Emit = Callable[[TurnEvent], Awaitable[None]]
+
+
+class GatewayService(Protocol):
+    async def handle(self, message: InboundMessage, emit: Emit | None = None) -> Reply | None:
+        """Runs access, routing, commands and the agent turn for one inbound message.
+
+        Returns the final Reply, or None when the message is dropped on purpose (a duplicate
+        platform id, a sender that policy ignores). Streams ReplyDelta/ToolActivity through
+        `emit` when given. Cancelling the calling task cancels the turn cleanly: the user's
+        message stays stored, the session is released, no partial answer is stored.
+        Raises InvalidInputError for a malformed or oversized message.
+        """
+        ...
+
+    def ready(self) -> bool: ...
+
+    async def status(self) -> dict[str, Any]: ...
