@@ -1,0 +1,1 @@
+"""Driven and driving adapters: one subpackage per port, one module per backend."""

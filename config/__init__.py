@@ -1,0 +1,1 @@
+"""Configuration: schema, loader and the commented default file."""

@@ -1,0 +1,69 @@
+"""Slash commands: handled by the gateway itself, never sent to the model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import msgspec
+
+from rustyclaw.domain.messages import SessionEntry
+
+HELP_TEXT = """Commands:
+/new or /reset: start a fresh session (the old one is archived)
+/status: this session's key, model and token use
+/model: show the model; /model <provider/model> to switch this session; /model default to go back
+/stop: stop the answer that is running
+/help: this list"""
+
+# Commands the gateway answers before taking the session's turn lock.
+UNLOCKED = frozenset({"stop", "help"})
+KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help"})
+
+
+class Command(msgspec.Struct, frozen=True):
+    name: str
+    args: str
+
+
+def parse_command(text: str, reset_triggers: tuple[str, ...] = ("/new", "/reset")) -> Command | None:
+    """`/name args`; `/name@botname` (Telegram groups) is the same command. Unknown names are
+    not commands: the text goes to the model as written."""
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        return None
+    head, _, args = stripped.partition(" ")
+    name = head[1:].split("@", 1)[0].lower()
+    if f"/{name}" in reset_triggers:
+        return Command("reset", args.strip())
+    if name not in KNOWN:
+        return None
+    return Command(name, args.strip())
+
+
+def status_text(entry: SessionEntry, model: str, messages: int, context_tokens: int) -> str:
+    return (
+        f"Session: {entry.key}\n"
+        f"Id: {entry.session_id}\n"
+        f"Model: {model}\n"
+        f"Messages: {messages}\n"
+        f"Tokens: {entry.input_tokens} in, {entry.output_tokens} out, "
+        f"last prompt {entry.context_tokens} of {context_tokens}"
+    )
+
+
+def model_command(
+    entry: SessionEntry, args: str, current: str, known: list[str], provider_known: Callable[[str], bool]
+) -> str:
+    """Shows or switches the session's model; changes `entry.model` in place."""
+    if not args:
+        listing = "\n".join(f"- {m}" for m in known) or "- (none configured)"
+        return f"Model: {current}\nConfigured models:\n{listing}"
+    if args in ("default", "reset"):
+        entry.model = None
+        return "Model reset to the configured default."
+    if args not in known and not provider_known(args):
+        return f"Unknown model '{args}'. Use provider/model with a configured provider, or one of:\n" + (
+            "\n".join(f"- {m}" for m in known)
+        )
+    entry.model = args
+    return f"Model for this session: {args}"

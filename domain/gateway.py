@@ -1,0 +1,207 @@
+"""The gateway service: one inbound message through access, routing, commands and the agent."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import anyio
+import msgspec
+
+from rustyclaw.domain import commands
+from rustyclaw.domain.agent import AgentRunner, TurnOutcome, new_message_id
+from rustyclaw.domain.errors import InvalidInputError, LLMError
+from rustyclaw.domain.events import Reply
+from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
+from rustyclaw.domain.prompt import PromptBuilder
+from rustyclaw.domain.session_keys import session_key
+from rustyclaw.domain.sessions import SessionService
+from rustyclaw.domain.settings import AgentSettings
+from rustyclaw.ports.clock import Clock
+from rustyclaw.ports.gateway import Emit
+from rustyclaw.ports.llm import LLMClient
+from rustyclaw.ports.tools import ToolContext
+
+log = logging.getLogger("rustyclaw.gateway")
+
+
+class AccessDecision(msgspec.Struct, frozen=True, kw_only=True):
+    allowed: bool
+    # What to tell a sender who is not served (a pairing code, a rate-limit notice); None = silence.
+    reply: str | None = None
+
+
+class AccessGate(Protocol):
+    async def check(self, message: InboundMessage) -> AccessDecision: ...
+
+
+class OpenAccess:
+    """Serves everyone: the web channel's own bearer token is its access control."""
+
+    async def check(self, message: InboundMessage) -> AccessDecision:
+        return AccessDecision(allowed=True)
+
+
+def describe_llm_error(exc: LLMError) -> str:
+    return f"Sorry, the model could not answer: {exc}"
+
+
+class Gateway:
+    def __init__(
+        self,
+        sessions: SessionService,
+        agent: AgentRunner,
+        prompts: PromptBuilder,
+        llm: LLMClient,
+        clock: Clock,
+        settings: AgentSettings,
+        access: AccessGate | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self._agent = agent
+        self._prompts = prompts
+        self._llm = llm
+        self._clock = clock
+        self._settings = settings
+        self._access: AccessGate = access or OpenAccess()
+        self._ready = False
+        self.turns_total = 0
+
+    def mark_ready(self, ready: bool = True) -> None:
+        self._ready = ready
+
+    def ready(self) -> bool:
+        return self._ready
+
+    async def status(self) -> dict[str, Any]:
+        return {"ready": self._ready, "turns": self.turns_total, "model": self._llm.model_for("default")}
+
+    def agent_for(self, message: InboundMessage) -> str:
+        hint = message.agent_hint
+        if hint is not None and hint in self._settings.agent_ids:
+            return hint
+        return self._settings.default_agent
+
+    def key_for(self, message: InboundMessage) -> str:
+        return session_key(message, self.agent_for(message), self.sessions.settings)
+
+    def _validate(self, message: InboundMessage) -> None:
+        limit = self._settings.max_message_chars
+        if len(message.text) > limit:
+            raise InvalidInputError(
+                f"the message has {len(message.text)} characters; the limit is {limit} "
+                "(gateway.maxMessageChars)"
+            )
+        if not message.text.strip() and not message.attachments:
+            raise InvalidInputError("the message is empty")
+
+    async def handle(self, message: InboundMessage, emit: Emit | None = None) -> Reply | None:
+        self._validate(message)
+        decision = await self._access.check(message)
+        key = self.key_for(message)
+        if not decision.allowed:
+            if decision.reply is None:
+                return None
+            return Reply(text=decision.reply, session_key=key, session_id="", command="access")
+
+        command = commands.parse_command(message.text, self.sessions.settings.reset_triggers)
+        if command is not None and command.name in commands.UNLOCKED:
+            return self._unlocked_command(command, key)
+
+        async with self.sessions.turn(key):
+            entry = await self.sessions.open(key, message)
+            if message.message_id is not None and await self.sessions.store.has_inbound(
+                entry, message.message_id
+            ):
+                log.info("duplicate inbound dropped", extra={"session": key})
+                return None
+            if command is not None:
+                return await self._locked_command(command, entry, message)
+            return await self._turn(entry, message, emit)
+
+    def _unlocked_command(self, command: commands.Command, key: str) -> Reply:
+        if command.name == "stop":
+            text = "Stopped." if self.sessions.stop(key) else "Nothing is running."
+        else:
+            text = commands.HELP_TEXT
+        return Reply(text=text, session_key=key, session_id="", command=command.name)
+
+    async def _locked_command(
+        self, command: commands.Command, entry: SessionEntry, message: InboundMessage
+    ) -> Reply:
+        if command.name == "reset":
+            entry = await self.sessions.reset(entry.key)
+            text = "New session started."
+        elif command.name == "status":
+            history = await self.sessions.history(entry)
+            text = commands.status_text(
+                entry, self._model_of(entry), len(history), self._settings.context_tokens
+            )
+        else:  # model
+            providers = {ref.split("/", 1)[0] for ref in self._llm.known_models()}
+            text = commands.model_command(
+                entry, command.args, self._model_of(entry), self._llm.known_models(),
+                lambda ref: "/" in ref and ref.split("/", 1)[0] in providers,
+            )
+            await self.sessions.touch(entry, message)
+        return Reply(text=text, session_key=entry.key, session_id=entry.session_id, command=command.name)
+
+    def _model_of(self, entry: SessionEntry) -> str:
+        return entry.model or self._settings.agent_models.get(entry.agent_id) or self._llm.model_for("default")
+
+    async def _turn(self, entry: SessionEntry, message: InboundMessage, emit: Emit | None) -> Reply:
+        history = await self.sessions.history(entry)
+        user = ChatMessage(
+            role="user",
+            content=message.text,
+            id=new_message_id(),
+            created_at=self._clock.now(),
+            inbound_id=message.message_id,
+        )
+        if message.sender_name:
+            user.meta["sender"] = message.sender_name
+        # The user's message is stored before the model is asked: nothing accepted is lost.
+        with anyio.CancelScope(shield=True):
+            await self.sessions.append(entry, [user])
+
+        async def commit(step: list[ChatMessage]) -> None:
+            with anyio.CancelScope(shield=True):
+                await self.sessions.append(entry, step)
+
+        tool_context = ToolContext(
+            agent_id=entry.agent_id, session_key=entry.key, session_id=entry.session_id,
+            channel=message.channel, sender_id=message.sender_id,
+            elevated=entry.elevated_level != "off",
+        )
+        outcome: TurnOutcome | None = None
+        error: str | None = None
+        async with self.sessions.running(entry.key) as scope:
+            try:
+                outcome = await self._agent.run(
+                    self._prompts.build(entry.agent_id), history, tool_context,
+                    commit=commit, emit=emit, model=entry.model or self._settings.agent_models.get(
+                        entry.agent_id),
+                )
+            except LLMError as exc:
+                log.warning("turn failed: %s", exc, extra={"session": entry.key})
+                error = describe_llm_error(exc)
+        self.turns_total += 1
+        with anyio.CancelScope(shield=True):
+            if outcome is not None:
+                entry.input_tokens += outcome.usage.prompt_tokens
+                entry.output_tokens += outcome.usage.completion_tokens
+                entry.total_tokens = entry.input_tokens + entry.output_tokens
+                entry.context_tokens = outcome.prompt_tokens
+            await self.sessions.touch(entry, message)
+        if scope.cancelled_caught:
+            # The /stop caller already got "Stopped."; the cancelled turn itself says nothing more.
+            return Reply(text="", session_key=entry.key, session_id=entry.session_id,
+                         finish_reason="cancelled")
+        if outcome is None:
+            text = error or "Sorry, something went wrong."
+            return Reply(text=text, session_key=entry.key, session_id=entry.session_id,
+                         finish_reason="error", error=text)
+        return Reply(
+            text=outcome.text, session_key=entry.key, session_id=entry.session_id, model=outcome.model,
+            usage=outcome.usage, finish_reason=outcome.finish_reason,
+        )

@@ -1,0 +1,143 @@
+"""Sessions: open or create by key, reset when stale, one turn at a time per session."""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+import anyio
+
+from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
+from rustyclaw.domain.reset import is_stale, policy_for
+from rustyclaw.domain.session_keys import agent_of
+from rustyclaw.domain.settings import SessionSettings
+from rustyclaw.ports.clock import Clock
+from rustyclaw.ports.storage import SessionStore
+
+
+def new_session_id() -> str:
+    return str(uuid.uuid4())
+
+
+class _KeyLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = anyio.Lock()
+        self.users = 0
+
+
+class SessionService:
+    """Owns the per-session turn locks, the running turns (for /stop) and a history cache.
+
+    The cache keeps the transcripts of recently active sessions in memory so that a turn does
+    not reload and recount a long history; it is bounded to `cache_sessions` sessions.
+    """
+
+    def __init__(
+        self,
+        store: SessionStore,
+        clock: Clock,
+        settings: SessionSettings,
+        *,
+        cache_sessions: int = 64,
+        id_factory: Callable[[], str] = new_session_id,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self._clock = clock
+        self._new_id = id_factory
+        self._locks: dict[str, _KeyLock] = {}
+        self._running: dict[str, anyio.CancelScope] = {}
+        self._history: OrderedDict[str, list[ChatMessage]] = OrderedDict()
+        self._cache_limit = cache_sessions
+
+    @asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        """Held for a whole turn: in-process lock first, then the store's (maybe cross-process) one."""
+        slot = self._locks.get(key)
+        if slot is None:
+            slot = self._locks[key] = _KeyLock()
+        slot.users += 1
+        try:
+            async with slot.lock, self.store.turn_lock(key):
+                yield
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                del self._locks[key]
+
+    def busy(self, key: str) -> bool:
+        return key in self._running
+
+    @asynccontextmanager
+    async def running(self, key: str) -> AsyncIterator[anyio.CancelScope]:
+        """A cancel scope that /stop can cancel from outside the turn lock."""
+        with anyio.CancelScope() as scope:
+            self._running[key] = scope
+            try:
+                yield scope
+            finally:
+                self._running.pop(key, None)
+
+    def stop(self, key: str) -> bool:
+        scope = self._running.get(key)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    async def open(self, key: str, message: InboundMessage) -> SessionEntry:
+        """The session for `key`, created on first use and reset when its policy says it is stale."""
+        now = self._clock.now()
+        entry = await self.store.get_session(key)
+        if entry is None:
+            entry = SessionEntry(
+                key=key,
+                session_id=self._new_id(),
+                agent_id=agent_of(key),
+                created_at=now,
+                updated_at=now,
+                chat_type=message.chat_kind,
+                channel=message.channel,
+            )
+            await self.store.put_session(entry)
+            return entry
+        policy = policy_for(self.settings, entry.channel, entry.chat_type)
+        if is_stale(entry.updated_at, now, policy, self.settings.timezone):
+            return await self.reset(key)
+        return entry
+
+    async def reset(self, key: str) -> SessionEntry:
+        entry = await self.store.get_session(key)
+        if entry is not None:
+            self._history.pop(entry.session_id, None)
+        return await self.store.reset_session(key, self._new_id(), self._clock.now())
+
+    async def history(self, entry: SessionEntry) -> list[ChatMessage]:
+        cached = self._history.get(entry.session_id)
+        if cached is None:
+            cached = await self.store.load_messages(entry)
+            self._history[entry.session_id] = cached
+            if len(self._history) > self._cache_limit:
+                self._history.popitem(last=False)
+        else:
+            self._history.move_to_end(entry.session_id)
+        return cached
+
+    async def append(self, entry: SessionEntry, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        """Stores durably, then extends the cached history with what was really stored."""
+        stored = await self.store.append_messages(entry, messages)
+        cached = self._history.get(entry.session_id)
+        if cached is not None:
+            cached.extend(stored)
+        return stored
+
+    async def touch(self, entry: SessionEntry, message: InboundMessage) -> None:
+        entry.updated_at = self._clock.now()
+        entry.last_channel = message.channel
+        entry.last_to = message.peer_id
+        entry.last_account_id = message.account
+        await self.store.put_session(entry)

@@ -1,0 +1,1 @@
+"""SQL migrations per backend, applied in order at start."""
