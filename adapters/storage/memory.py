@@ -1,0 +1,116 @@
+"""In-memory session store for tests and demos: the full contract, nothing written to disk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+import msgspec
+
+from rustyclaw.adapters.storage.locks import KeyedLocks
+from rustyclaw.adapters.storage.rules import entry_after_reset, prepare_batch
+from rustyclaw.domain.errors import StorageError
+from rustyclaw.domain.messages import ChatMessage, SessionEntry
+
+_encoder = msgspec.msgpack.Encoder()
+_entry_decoder = msgspec.msgpack.Decoder(SessionEntry)
+_message_decoder = msgspec.msgpack.Decoder(ChatMessage)
+
+
+@dataclass
+class MemoryData:
+    """Everything a MemoryStore holds; share one between stores to 'reopen' the same data.
+
+    Values are kept encoded, as a real backend would keep them, so that neither the caller nor
+    the store can change the other's objects after the fact.
+    """
+
+    sessions: dict[str, bytes] = field(default_factory=dict)
+    transcripts: dict[str, list[bytes]] = field(default_factory=dict)
+    inbound: dict[str, set[str]] = field(default_factory=dict)
+    # session id -> the time its transcript was archived by a reset
+    archived: dict[str, float] = field(default_factory=dict)
+
+
+class MemoryStore:
+    """SessionStore kept in process memory, with the same semantics as the durable backends
+    (inbound de-duplication, reset archives the old transcript, turn locks per key).
+
+    Data lives as long as its `MemoryData`; `aclose()` keeps it, so a new store given the same
+    `MemoryData` sees everything, like reopening a file.
+    """
+
+    def __init__(self, data: MemoryData | None = None) -> None:
+        self.data = data if data is not None else MemoryData()
+        self._open = False
+        self._turn_locks = KeyedLocks()
+
+    async def start(self) -> None:
+        self._open = True
+
+    async def aclose(self) -> None:
+        self._open = False
+
+    async def get_session(self, key: str) -> SessionEntry | None:
+        raw = self._data().sessions.get(key)
+        return None if raw is None else _entry_decoder.decode(raw)
+
+    async def put_session(self, entry: SessionEntry) -> None:
+        data = self._data()
+        old = data.sessions.get(entry.key)
+        if old is not None:
+            old_id = _entry_decoder.decode(old).session_id
+            if old_id != entry.session_id:
+                data.archived.setdefault(old_id, entry.updated_at)
+        data.archived.pop(entry.session_id, None)
+        data.sessions[entry.key] = _encode(entry, f"session {entry.key!r}")
+
+    async def list_sessions(self, agent_id: str | None = None) -> list[SessionEntry]:
+        entries = [_entry_decoder.decode(raw) for _, raw in sorted(self._data().sessions.items())]
+        return [e for e in entries if agent_id is None or e.agent_id == agent_id]
+
+    async def append_messages(
+        self, entry: SessionEntry, messages: Sequence[ChatMessage]
+    ) -> list[ChatMessage]:
+        data = self._data()
+        inbound = data.inbound.setdefault(entry.session_id, set())
+        batch = prepare_batch(messages, inbound)
+        # Encode everything before storing anything, so a bad message stores none of the batch.
+        encoded = [_encode(m, f"message {m.id!r} of session {entry.session_id!r}") for m in batch]
+        data.transcripts.setdefault(entry.session_id, []).extend(encoded)
+        inbound.update(m.inbound_id for m in batch if m.inbound_id is not None)
+        return [_message_decoder.decode(raw) for raw in encoded]
+
+    async def load_messages(self, entry: SessionEntry) -> list[ChatMessage]:
+        stored = self._data().transcripts.get(entry.session_id, ())
+        return [_message_decoder.decode(raw) for raw in stored]
+
+    async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
+        return inbound_id in self._data().inbound.get(entry.session_id, ())
+
+    async def reset_session(self, key: str, new_session_id: str, now: float) -> SessionEntry:
+        current = await self.get_session(key)
+        if current is None:
+            raise StorageError(f"cannot reset session {key!r}: it is not in the memory store")
+        fresh = entry_after_reset(current, new_session_id, now)
+        await self.put_session(fresh)
+        return fresh
+
+    def turn_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self._turn_locks.hold(key)
+
+    def is_archived(self, session_id: str) -> bool:
+        return session_id in self._data().archived
+
+    def _data(self) -> MemoryData:
+        if not self._open:
+            raise StorageError("memory store is not open (call start() first; or it was closed)")
+        return self.data
+
+
+def _encode(value: SessionEntry | ChatMessage, what: str) -> bytes:
+    try:
+        return _encoder.encode(value)
+    except (TypeError, msgspec.EncodeError) as exc:
+        raise StorageError(f"{what} cannot be stored: {exc}") from exc

@@ -1,0 +1,284 @@
+"""SQLite session store (aiosqlite, WAL): the embedded default backend."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import anyio
+import msgspec
+
+from rustyclaw.adapters.storage.codec import decode_meta, decode_tool_calls, encode_meta, encode_tool_calls
+from rustyclaw.adapters.storage.locks import KeyedLocks, TransactionGate
+from rustyclaw.adapters.storage.migrations import discover, migrate
+from rustyclaw.adapters.storage.rules import entry_after_reset, prepare_batch
+from rustyclaw.adapters.storage.sqlite_schema import SQLiteMigrationTarget, rollback_quietly, translate_error
+from rustyclaw.domain.errors import StorageError, StorageUnavailableError
+from rustyclaw.domain.messages import ChatMessage, SessionEntry
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+T = TypeVar("T")
+
+# Column names are the struct field names, so the SQL follows the value types; a field added to
+# SessionEntry or ChatMessage needs a migration adding its column (tests/unit/test_sqlite_store.py
+# checks that every field has one).
+_SESSION_COLUMNS: tuple[str, ...] = SessionEntry.__struct_fields__
+_SESSION_META_AT = _SESSION_COLUMNS.index("meta")
+_MESSAGE_COLUMNS: tuple[str, ...] = ChatMessage.__struct_fields__
+_TOOL_CALLS_AT = _MESSAGE_COLUMNS.index("tool_calls")
+_MESSAGE_META_AT = _MESSAGE_COLUMNS.index("meta")
+
+_SELECT_SESSIONS = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
+_UPSERT_SESSION = (
+    f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)}) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in _SESSION_COLUMNS if column != "key")
+)
+_SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? ORDER BY seq"
+_HAS_INBOUND = "SELECT 1 FROM messages WHERE session_id = ? AND inbound_id = ? LIMIT 1"
+# 11 parameters a row; 90 rows stay under the 999-variable limit of older SQLite builds.
+_ROWS_PER_INSERT = 90
+
+_PRAGMAS = """
+PRAGMA busy_timeout = {busy_ms};
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = {synchronous};
+PRAGMA foreign_keys = ON;
+"""
+
+
+def _insert_messages_sql(rows: int) -> str:
+    row = f"(session_id, {', '.join(_MESSAGE_COLUMNS)})"
+    values = ", ".join([f"({', '.join('?' * (len(_MESSAGE_COLUMNS) + 1))})"] * rows)
+    # A repeated inbound id is skipped, not an error; RETURNING tells which rows went in.
+    return (
+        f"INSERT INTO messages {row} VALUES {values} "
+        "ON CONFLICT (session_id, inbound_id) WHERE inbound_id IS NOT NULL DO NOTHING "
+        "RETURNING inbound_id"
+    )
+
+
+_INSERT_SQL_CACHE: dict[int, str] = {}
+
+
+def _insert_sql(rows: int) -> str:
+    sql = _INSERT_SQL_CACHE.get(rows)
+    if sql is None:
+        sql = _INSERT_SQL_CACHE[rows] = _insert_messages_sql(rows)
+    return sql
+
+
+class SQLiteStore:
+    """SessionStore in one SQLite file; `path=":memory:"` gives a private in-memory database.
+
+    Durability: WAL with `synchronous=NORMAL`. A commit is written to the WAL before
+    `append_messages` returns, so it survives the process crashing or being killed; only an OS
+    crash or power loss before the next checkpoint can lose the newest commits, and that never
+    corrupts the file. `FULL` adds an fsync to every commit, milliseconds on most disks and more
+    than the whole per-message overhead budget; pass `synchronous="FULL"` where power-loss
+    durability of the last reply matters more than latency.
+
+    Concurrency: one connection, whose worker thread runs statements in submission order. Single
+    statements (all the hot-path calls) are atomic on their own and pipeline freely; the few
+    multi-statement transactions (reset, very large appends) hold a gate that keeps other
+    statements out until they commit.
+
+    Turn locks exclude turns of this process only: SQLite has no advisory locks, and holding its
+    write lock for a whole turn (seconds of model time) would stall every other session's writes.
+    Run one gateway per database file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self._path = path if path == ":memory:" else Path(path)
+        self._where = str(self._path)
+        self._pragmas = _PRAGMAS.format(busy_ms=int(busy_timeout * 1000), synchronous=synchronous)
+        self._db: aiosqlite.Connection | None = None
+        self._gate = TransactionGate()
+        self._turn_locks = KeyedLocks()
+
+    @property
+    def path(self) -> str | Path:
+        return self._path
+
+    async def start(self) -> None:
+        if self._db is not None:
+            return
+        import sqlite3
+
+        import aiosqlite
+
+        if sqlite3.sqlite_version_info < (3, 35):
+            raise StorageError(
+                f"SQLite {sqlite3.sqlite_version} is too old for {self._where}; RustyClaw needs 3.35 or newer"
+            )
+        if isinstance(self._path, Path):
+            try:
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageUnavailableError(
+                    f"cannot create the folder of SQLite database {self._where}: {exc}"
+                ) from exc
+        with self._translating("open"):
+            db = await aiosqlite.connect(self._where, isolation_level=None)
+        try:
+            with self._translating("open"):
+                await db.executescript(self._pragmas)
+            await migrate(SQLiteMigrationTarget(db, self._where), discover("sqlite"), self._where)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await db.close()
+            raise
+        self._db = db
+
+    async def aclose(self) -> None:
+        db, self._db = self._db, None
+        if db is None:
+            return
+        with anyio.CancelScope(shield=True), self._translating("close"):
+            await db.close()
+
+    async def get_session(self, key: str) -> SessionEntry | None:
+        rows = await self._fetch("read a session from", f"{_SELECT_SESSIONS} WHERE key = ?", (key,))
+        return self._entry(rows[0]) if rows else None
+
+    async def put_session(self, entry: SessionEntry) -> None:
+        await self._fetch("save a session in", _UPSERT_SESSION, self._entry_params(entry))
+
+    async def list_sessions(self, agent_id: str | None = None) -> list[SessionEntry]:
+        if agent_id is None:
+            rows = await self._fetch("list sessions in", f"{_SELECT_SESSIONS} ORDER BY key", ())
+        else:
+            rows = await self._fetch(
+                "list sessions in", f"{_SELECT_SESSIONS} WHERE agent_id = ? ORDER BY key", (agent_id,)
+            )
+        return [self._entry(row) for row in rows]
+
+    async def append_messages(
+        self, entry: SessionEntry, messages: Sequence[ChatMessage]
+    ) -> list[ChatMessage]:
+        batch = prepare_batch(messages)
+        if not batch:
+            return []
+        session_id = entry.session_id
+        where = f"session {session_id!r} of {self._where}"
+        params = [self._message_params(session_id, message, where) for message in batch]
+        if len(batch) <= _ROWS_PER_INSERT:
+            flat = [value for row in params for value in row]
+            rows = await self._fetch("append messages to", _insert_sql(len(batch)), flat)
+        else:
+            rows = await self._in_transaction(
+                "append messages to", lambda db: self._insert_chunks(db, params)
+            )
+        if all(message.inbound_id is None for message in batch):
+            return batch
+        stored = {row[0] for row in rows}
+        return [m for m in batch if m.inbound_id is None or m.inbound_id in stored]
+
+    async def load_messages(self, entry: SessionEntry) -> list[ChatMessage]:
+        rows = await self._fetch("load messages from", _SELECT_MESSAGES, (entry.session_id,))
+        where = f"session {entry.session_id!r} of {self._where}"
+        return [self._message(row, where) for row in rows]
+
+    async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
+        rows = await self._fetch(
+            "look up an inbound message in", _HAS_INBOUND, (entry.session_id, inbound_id)
+        )
+        return bool(rows)
+
+    async def reset_session(self, key: str, new_session_id: str, now: float) -> SessionEntry:
+        async def reset(db: aiosqlite.Connection) -> SessionEntry:
+            rows = list(await db.execute_fetchall(f"{_SELECT_SESSIONS} WHERE key = ?", (key,)))
+            if not rows:
+                raise StorageError(f"cannot reset session {key!r}: it is not in {self._where}")
+            fresh = entry_after_reset(self._entry(rows[0]), new_session_id, now)
+            # The sessions_switch_transcript trigger archives the old transcript in this statement.
+            await db.execute_fetchall(_UPSERT_SESSION, self._entry_params(fresh))
+            return fresh
+
+        return await self._in_transaction("reset a session in", reset)
+
+    def turn_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self._turn_locks.hold(key)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _open_db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StorageError(
+                f"SQLite store {self._where} is not open (call start() first; or it was closed)"
+            )
+        return self._db
+
+    @contextmanager
+    def _translating(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise translate_error(exc, action, self._where) from exc
+
+    async def _fetch(self, action: str, sql: str, params: Sequence[Any]) -> list[Any]:
+        db = self._open_db()
+        with self._translating(action):
+            # Nothing may await between wait_clear() and the submission (see TransactionGate).
+            await self._gate.wait_clear()
+            return list(await db.execute_fetchall(sql, params))
+
+    async def _in_transaction(self, action: str, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
+        db = self._open_db()
+        async with self._gate.exclusive():
+            # Shielded: a cancelled caller must not leave the write transaction open.
+            with anyio.CancelScope(shield=True), self._translating(action):
+                await db.execute("BEGIN IMMEDIATE")
+                try:
+                    result = await work(db)
+                    await db.execute("COMMIT")
+                except BaseException:
+                    await rollback_quietly(db)
+                    raise
+        return result
+
+    @staticmethod
+    async def _insert_chunks(db: aiosqlite.Connection, params: list[list[Any]]) -> list[Any]:
+        returned: list[Any] = []
+        for start in range(0, len(params), _ROWS_PER_INSERT):
+            chunk = params[start : start + _ROWS_PER_INSERT]
+            flat = [value for row in chunk for value in row]
+            returned.extend(await db.execute_fetchall(_insert_sql(len(chunk)), flat))
+        return returned
+
+    def _entry_params(self, entry: SessionEntry) -> list[Any]:
+        values = list(msgspec.structs.astuple(entry))
+        values[_SESSION_META_AT] = encode_meta(entry.meta, f"session {entry.key!r}")
+        return values
+
+    def _entry(self, row: Sequence[Any]) -> SessionEntry:
+        values = dict(zip(_SESSION_COLUMNS, row, strict=True))
+        values["meta"] = decode_meta(values["meta"], f"session {values['key']!r} of {self._where}")
+        return SessionEntry(**values)
+
+    @staticmethod
+    def _message_params(session_id: str, message: ChatMessage, where: str) -> list[Any]:
+        values: list[Any] = [session_id, *msgspec.structs.astuple(message)]
+        values[_TOOL_CALLS_AT + 1] = encode_tool_calls(message.tool_calls)
+        values[_MESSAGE_META_AT + 1] = encode_meta(message.meta, f"message {message.id!r} in {where}")
+        return values
+
+    @staticmethod
+    def _message(row: Sequence[Any], where: str) -> ChatMessage:
+        values = dict(zip(_MESSAGE_COLUMNS, row, strict=True))
+        values["tool_calls"] = decode_tool_calls(values["tool_calls"], f"message {values['id']!r} in {where}")
+        values["meta"] = decode_meta(values["meta"], f"message {values['id']!r} in {where}")
+        return ChatMessage(**values)

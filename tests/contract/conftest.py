@@ -1,0 +1,33 @@
+"""Fixtures of the SessionStore contract suite: one `store` per registered backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from backends import BACKENDS, Backend, Opener
+
+from rustyclaw.ports.storage import SessionStore
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=BACKENDS)
+async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    backend: Backend = request.param
+    async with backend(tmp_path) as open_store:
+        yield open_store
+
+
+@pytest.fixture
+async def store(opener: Opener) -> AsyncIterator[SessionStore]:
+    started = opener()
+    await started.start()
+    try:
+        yield started
+    finally:
+        await started.aclose()
