@@ -1,0 +1,205 @@
+"""One OpenAI-compatible server (llama.cpp, Ollama, vLLM, OpenAI): streamed chat completions over httpx."""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import msgspec
+
+from rustyclaw.adapters.llm.sse import SSEDecoder, SSEEvent
+from rustyclaw.adapters.llm.wire import ChunkError, StreamAssembler, error_message, request_body
+from rustyclaw.domain.errors import (
+    LLMError,
+    LLMRateLimitedError,
+    LLMRequestError,
+    LLMServerError,
+    LLMUnavailableError,
+)
+from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta
+
+if TYPE_CHECKING:
+    import httpx
+
+log = logging.getLogger("rustyclaw.llm")
+
+
+def rate_limited(message: str, retry_after: float | None) -> LLMRateLimitedError:
+    """A 429 error carrying the server's `Retry-After` (seconds) as `retry_after`, read with getattr."""
+    exc = LLMRateLimitedError(message)
+    setattr(exc, "retry_after", retry_after)  # noqa: B010 - the domain error has no such field yet
+    return exc
+
+
+class OpenAICompatProvider:
+    """Streams `/chat/completions` from one server; `base_url` ends before `/chat` (e.g. `.../v1`).
+
+    Timeouts: `connect_timeout` to open the connection; `timeout` for the response headers and the
+    first event (prompt processing on a small CPU can take a minute); after that the stream may be
+    silent for at most `stream_idle_timeout` between lines. The httpx client is built on first use.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        api_key: str | None = None,
+        timeout: float = 120,
+        connect_timeout: float = 5,
+        headers: dict[str, str] | None = None,
+        stream_idle_timeout: float = 60,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout
+        self.stream_idle_timeout = stream_idle_timeout
+        self._headers = dict(headers or {})
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:  # never shows the api key
+        return f"OpenAICompatProvider(name={self.name!r}, base_url={self.base_url!r})"
+
+    async def start(self) -> None:
+        """Nothing to do: the HTTP client is created by the first request (idle memory budget)."""
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            headers = {"accept": "text/event-stream", **self._headers}
+            if self._api_key:
+                headers["authorization"] = f"Bearer {self._api_key}"
+            self._client = httpx.AsyncClient(
+                headers=headers,
+                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                # A plain-http server needs no CA bundle; verify=False builds a bare context and
+                # skips loading certifi's certificates.
+                verify=not self.base_url.startswith("http://"),
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def stream(self, model: str, request: LLMRequest) -> AsyncGenerator[TextDelta | LLMResult, None]:
+        """Yields TextDeltas as they arrive, then one LLMResult; failures raise LLMError subclasses."""
+        import httpx
+
+        body = msgspec.json.encode(request_body(model, request))
+        url = f"{self.base_url}/chat/completions"
+        started = time.monotonic()
+        assembler = StreamAssembler()
+        request_id = ""
+        log.info("llm request provider=%s model=%s messages=%d tools=%d",
+                 self.name, model, len(request.messages), len(request.tools))
+        try:
+            async with self._http().stream(
+                "POST", url, content=body, headers={"content-type": "application/json"}
+            ) as response:
+                request_id = response.headers.get("x-request-id", "")
+                if response.status_code >= 400:
+                    raise self._status_error(response, await response.aread(), model)
+                async for text in self._events(response, assembler):
+                    yield TextDelta(text)
+        except httpx.TimeoutException as exc:
+            raise LLMUnavailableError(f"{self.name}: {model} timed out ({type(exc).__name__})") from exc
+        except (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
+            raise LLMUnavailableError(f"{self.name}: cannot connect to {self.base_url}: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise LLMServerError(f"{self.name}: {model} connection broke: {exc}") from exc
+        log.info(
+            "llm done provider=%s model=%s id=%s request_id=%s finish=%s chunks=%d seconds=%.2f",
+            self.name, model, assembler.response_id, request_id, assembler.finish_reason,
+            assembler.content_chunks, time.monotonic() - started,
+        )
+        yield LLMResult(
+            message=assembler.message(),
+            finish_reason=assembler.finish_reason or "stop",
+            usage=assembler.final_usage(),
+            model=f"{self.name}/{model}",
+            provider=self.name,
+        )
+
+    async def _events(self, response: httpx.Response, assembler: StreamAssembler) -> AsyncIterator[str]:
+        """The text of each chunk, until `[DONE]`; raises when the stream stalls or is cut."""
+        decoder = SSEDecoder()
+        lines = response.aiter_lines()
+        limit = self.timeout  # the first event may wait for prompt processing; later ones may not
+        while True:
+            line: str | None = None
+            with anyio.move_on_after(limit) as scope:
+                line = await anext(lines, None)
+            if scope.cancelled_caught:
+                raise LLMUnavailableError(f"{self.name}: the stream stalled (nothing for {limit:g} s)")
+            event = decoder.flush() if line is None else decoder.feed(line)
+            if event is not None:
+                limit = self.stream_idle_timeout
+                done, text = self._apply(event, assembler)
+                if text:
+                    yield text
+                if done:
+                    return
+            if line is None:
+                break
+        if assembler.finish_reason is None:
+            raise LLMServerError(f"{self.name}: the stream ended before its finish reason (cut)")
+
+    def _apply(self, event: SSEEvent, assembler: StreamAssembler) -> tuple[bool, str]:
+        if event.data.strip() == "[DONE]":
+            return True, ""
+        try:
+            chunk: Any = msgspec.json.decode(event.data)
+        except msgspec.DecodeError as exc:
+            raise LLMServerError(f"{self.name}: the server sent a chunk that is not JSON: "
+                                 f"{event.data[:120]!r}") from exc
+        if not isinstance(chunk, dict):
+            raise LLMServerError(f"{self.name}: the server sent a chunk that is not an object")
+        try:
+            return False, assembler.add(chunk)
+        except ChunkError as exc:
+            raise LLMServerError(f"{self.name}: error inside the stream: {exc}") from exc
+
+    def _status_error(self, response: httpx.Response, body: bytes, model: str) -> LLMError:
+        status = response.status_code
+        detail = error_message(body)
+        where = f"{self.name}: {model} answered HTTP {status}"
+        log.warning("llm http error provider=%s model=%s status=%d request_id=%s",
+                    self.name, model, status, response.headers.get("x-request-id", ""))
+        if status == 429:
+            return rate_limited(f"{where}: {detail}", _retry_after(response.headers))
+        if status >= 500:
+            return LLMServerError(f"{where}: {detail}")
+        if status in (408,):
+            return LLMUnavailableError(f"{where}: {detail}")
+        return LLMRequestError(f"{where}: {detail}")
+
+
+def _retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
