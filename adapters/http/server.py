@@ -1,0 +1,249 @@
+"""Serving the ASGI app with granian's embedded server, inside the gateway's own asyncio loop.
+
+One process, one event loop: the HTTP worker runs as a task of the current loop (granian's Rust
+runtime does the socket work), so handlers call the gateway directly, with no queue or IPC between.
+The listening socket is bound by this module (through granian's socket holder) so that port 0
+works and `port` tells the port really bound. Without a token the server binds only to loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+
+from rustyclaw.adapters.http.asgi import ASGIApp, HttpError, Message, Receive, Scope, Send, send_error
+from rustyclaw.adapters.http.auth import is_loopback_host
+from rustyclaw.domain.errors import ChannelError, ConfigError
+
+log = logging.getLogger(__name__)
+
+Ready = anyio.Event | Callable[[], object]
+
+# Incremental: granian must not replace the gateway's logging setup (a full dictConfig would close the
+# handlers already installed); its loggers only get a level and propagate to the gateway's handlers.
+_LOG_CONFIG: dict[str, Any] = {
+    "incremental": True,
+    "handlers": {},
+    "loggers": {"granian.access": {"level": "INFO"}},
+}
+
+
+def check_bind_allowed(host: str, token: str | None) -> None:
+    """Refuses to expose a tokenless gateway beyond this machine."""
+    if token is None and not is_loopback_host(host):
+        raise ConfigError(
+            f"gateway.host is {host!r}, which is reachable from other machines, and no token is set: "
+            "set gateway.auth.token (e.g. auth: {token: ${RUSTYCLAW_TOKEN}}) or bind to 127.0.0.1"
+        )
+
+
+class HttpServer:
+    """Runs an ASGI app on `host:port` in the current asyncio loop until `aclose()` or cancellation.
+
+    `serve(ready)` returns when the server has stopped; `ready` (an anyio.Event, or a callable taking
+    no argument) is signalled once the socket listens, when `port` holds the bound port (useful with
+    port 0). Raises ConfigError for a tokenless non-loopback host (at construction) or a port that
+    cannot be bound, ChannelError when the worker dies on its own.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 18789,
+        token: str | None = None,
+        *,
+        access_log: bool = False,
+        log_level: str = "error",
+        shutdown_timeout: float = 5.0,
+        backlog: int = 1024,
+    ) -> None:
+        check_bind_allowed(host, token or None)
+        self._app = _InFlight(app)
+        self.host = host
+        self._port = port
+        self._access_log = access_log
+        self._log_level = log_level
+        self._shutdown_timeout = shutdown_timeout
+        self._backlog = backlog
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._bound_port: int | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port once listening (and after); the configured one before."""
+        bound = getattr(self._server, "bound_port", None)
+        if bound is not None:
+            self._bound_port = int(bound)
+        return self._bound_port or self._port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def serve(self, ready: Ready | None = None) -> None:
+        if self._task is not None:
+            raise RuntimeError("HttpServer.serve() is already running")
+        self._stopping = False
+        server = self._build(ready)
+        self._server = server
+        task = asyncio.ensure_future(server.serve())
+        self._task = task
+        try:
+            # Shielded: cancelling serve() must stop granian in order (below), not kill its task mid-way.
+            await asyncio.shield(task)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {self.host}:{self._port}: {exc} (check gateway.host and gateway.port)"
+            ) from exc
+        finally:
+            if not task.done():
+                with anyio.CancelScope(shield=True):
+                    await self._stop(server, task)
+            self._task = None
+            self._release(server)
+        if not self._stopping:
+            raise ChannelError("the HTTP server's worker stopped unexpectedly")
+
+    async def aclose(self) -> None:
+        """Stops accepting and closes WebSockets at once; HTTP requests in flight get `shutdown_timeout`
+        to finish, then are cancelled (which cancels their gateway turns cleanly)."""
+        task, server = self._task, self._server
+        if task is None or task.done():
+            return
+        await self._stop(server, task)
+
+    async def _stop(self, server: Any, task: asyncio.Task[None]) -> None:
+        self._stopping = True
+        server.stop()
+        self._app.cancel("websocket")
+        await asyncio.wait({task}, timeout=self._shutdown_timeout)
+        if task.done():
+            return
+        log.warning("HTTP requests still running after %.1f s; cancelling them", self._shutdown_timeout)
+        self._app.cancel("http")
+        await asyncio.wait({task}, timeout=self._shutdown_timeout)
+        if task.done():
+            return
+        log.error("the HTTP worker did not stop; killing it")
+        for worker in list(server.wrks):
+            worker.kill()
+        task.cancel()
+        await asyncio.wait({task})
+
+    def _release(self, server: Any) -> None:
+        """Drops the last references to granian's socket holder, which closes the listening socket."""
+        _ = self.port
+        server._shd = None
+        server.wrks.clear()
+        self._server = None
+
+    def _build(self, ready: Ready | None) -> Any:
+        from granian.constants import Interfaces
+        from granian.log import LogLevels
+
+        server = _server_class()(
+            self._app,
+            address=self.host,
+            port=self._port,
+            interface=Interfaces.ASGINL,
+            websockets=True,
+            backlog=self._backlog,
+            log_level=LogLevels(self._log_level),
+            log_dictconfig=_LOG_CONFIG,
+            log_access=self._access_log,
+        )
+        if ready is not None:
+            server.on_startup(lambda: _signal(ready))
+        return server
+
+
+class _InFlight:
+    """Wraps the app so that shutdown can cancel what is still running, each in its own cancel scope.
+
+    granian's graceful stop waits for every open connection, a WebSocket included, for as long as it
+    stays open; cancelling the handler ends it cleanly (its gateway turn gets the cancellation too).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+        self._running: dict[anyio.CancelScope, str] = {}
+
+    def cancel(self, kind: str) -> None:
+        for scope, scope_kind in list(self._running.items()):
+            if scope_kind == kind:
+                scope.cancel()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        with anyio.CancelScope() as cancel_scope:
+            self._running[cancel_scope] = scope["type"]
+            try:
+                await self._app(scope, receive, tracking_send)
+            finally:
+                del self._running[cancel_scope]
+        if not cancel_scope.cancelled_caught:
+            return
+        with contextlib.suppress(Exception):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1001})
+            elif scope["type"] == "http" and not started:
+                await send_error(send, _shutting_down())
+
+
+def _shutting_down() -> HttpError:
+    return HttpError(503, "the gateway is shutting down", type="server_error", code="shutting_down")
+
+
+def _signal(ready: Ready) -> None:
+    if isinstance(ready, anyio.Event):
+        ready.set()
+    else:
+        ready()
+
+
+_server_cls: type[Any] | None = None
+
+
+def _server_class() -> type[Any]:
+    """granian's embedded Server, binding its socket itself so the bound port can be read back.
+
+    Left alone on Linux, granian hands a socket *spec* to the worker, which binds its own socket:
+    with port 0 nobody could learn the port. The socket-holder path used here is the one granian
+    takes on other platforms, so the worker code it feeds is granian's own.
+    """
+    global _server_cls
+    if _server_cls is None:
+        from granian._granian import ListenerSpec
+        from granian.server.embed import Server
+
+        class _BoundServer(Server):
+            bound_port: int | None = None
+
+            def _init_shared_socket(self) -> None:
+                holder = ListenerSpec(self.bind_addr, self.bind_port, self.backlog).build()
+                fd: int = holder.get_fd()
+                self._shd = holder  # type: ignore[assignment]
+                self._sfd = fd  # type: ignore[assignment]
+                self._ssp = None
+                with socket.socket(fileno=os.dup(fd)) as sock:
+                    self.bound_port = sock.getsockname()[1]
+
+        _server_cls = _BoundServer
+    return _server_cls
