@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -12,6 +13,7 @@ from rustyclaw.adapters.storage.locks import KeyedLocks
 from rustyclaw.adapters.storage.rules import entry_after_reset, prepare_batch
 from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
+from rustyclaw.ports.storage import SessionStore
 
 _encoder = msgspec.msgpack.Encoder()
 _entry_decoder = msgspec.msgpack.Decoder(SessionEntry)
@@ -114,3 +116,7 @@ def _encode(value: SessionEntry | ChatMessage, what: str) -> bytes:
         return _encoder.encode(value)
     except (TypeError, msgspec.EncodeError) as exc:
         raise StorageError(f"{what} cannot be stored: {exc}") from exc
+
+
+if TYPE_CHECKING:
+    _conforms: type[SessionStore] = MemoryStore

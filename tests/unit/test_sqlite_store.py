@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from rustyclaw.adapters.storage.sqlite import SQLiteStore
+from rustyclaw.adapters.storage.sqlite import _MESSAGE_COLUMNS, SQLiteStore
 from rustyclaw.domain.errors import CorruptDataError, StorageError, StorageUnavailableError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
 
@@ -55,6 +55,8 @@ async def test_every_value_field_has_a_column(store: SQLiteStore, db_path: Path)
     missing_message = set(ChatMessage.__struct_fields__) - message_columns
     assert not missing_session, f"add a migration with columns {missing_session} to sessions"
     assert not missing_message, f"add a migration with columns {missing_message} to messages"
+    unmapped = set(ChatMessage.__struct_fields__) - set(_MESSAGE_COLUMNS)
+    assert not unmapped, f"add {unmapped} to _MESSAGE_COLUMNS, _message() and _message_params() in sqlite.py"
 
 
 async def test_the_connection_uses_wal_normal_sync_and_foreign_keys(
