@@ -104,6 +104,8 @@ class SQLiteStore:
         synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
         busy_timeout: float = 5.0,
     ) -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise StorageError(f"SQLite synchronous must be 'NORMAL' or 'FULL', not {synchronous!r}")
         self._path = path if path == ":memory:" else Path(path)
         self._where = str(self._path)
         self._pragmas = _PRAGMAS.format(busy_ms=int(busy_timeout * 1000), synchronous=synchronous)

@@ -78,6 +78,11 @@ async def test_full_sync_can_be_chosen(db_path: Path) -> None:
         await store.aclose()
 
 
+def test_an_unknown_sync_mode_is_refused(db_path: Path) -> None:
+    with pytest.raises(StorageError, match="OFF"):
+        SQLiteStore(db_path, synchronous="OFF")  # type: ignore[arg-type]
+
+
 async def test_reset_marks_the_old_transcript_archived(store: SQLiteStore, db_path: Path) -> None:
     await store.put_session(entry())
     await store.reset_session("agent:main:main", "s-2", 50.0)
