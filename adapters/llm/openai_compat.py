@@ -6,7 +6,7 @@ import email.utils
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import msgspec
@@ -72,6 +72,13 @@ class OpenAICompatProvider:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

@@ -7,7 +7,7 @@ import random
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Self
 
 import anyio
 
@@ -121,6 +121,13 @@ class RoutedLLM:
     async def aclose(self) -> None:
         for provider in self._providers.values():
             await provider.aclose()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
     def model_for(self, task: str) -> str:
         return self._route(task).primary

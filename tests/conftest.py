@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["fixtures.llm_servers"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
