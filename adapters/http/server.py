@@ -102,10 +102,6 @@ class HttpServer:
         try:
             # Shielded: cancelling serve() must stop granian in order (below), not kill its task mid-way.
             await asyncio.shield(task)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot listen on {self.host}:{self._port}: {exc} (check gateway.host and gateway.port)"
-            ) from exc
         finally:
             if not task.done():
                 with anyio.CancelScope(shield=True):
@@ -237,12 +233,23 @@ def _server_class() -> type[Any]:
             bound_port: int | None = None
 
             def _init_shared_socket(self) -> None:
-                holder = ListenerSpec(self.bind_addr, self.bind_port, self.backlog).build()
+                try:
+                    holder = ListenerSpec(self.bind_addr, self.bind_port, self.backlog).build()
+                except (OSError, RuntimeError) as exc:
+                    # granian reports bind failures as RuntimeError with a Rust backtrace appended.
+                    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                    raise ConfigError(
+                        f"cannot listen on {self.bind_addr}:{self.bind_port}: {reason} "
+                        "(check gateway.host and gateway.port)"
+                    ) from exc
                 fd: int = holder.get_fd()
                 self._shd = holder  # type: ignore[assignment]
                 self._sfd = fd  # type: ignore[assignment]
                 self._ssp = None
                 with socket.socket(fileno=os.dup(fd)) as sock:
+                    # granian's worker starts listening only once its task runs; listening here makes
+                    # connections made right after `ready` wait in the backlog instead of being refused.
+                    sock.listen(self.backlog)
                     self.bound_port = sock.getsockname()[1]
 
         _server_cls = _BoundServer
