@@ -103,7 +103,7 @@ class AgentRunner:
                 raise RuntimeError("LLM stream ended without a result")
             prompt_in += result.usage.prompt_tokens
             completion_out += result.usage.completion_tokens
-            answer = self._stamp(result.message)
+            answer = self.stamp(result.message)
             answer.meta.setdefault("model", result.model)
             answer.meta.setdefault("stopReason", result.finish_reason)
             step = [answer]
@@ -112,7 +112,7 @@ class AgentRunner:
                 outcome = await self._tools.execute(call, tool_context)
                 await send(ToolActivity(name=call.name, call_id=call.id, status=outcome.status,
                                         detail=outcome.content[:200]))
-                step.append(self._stamp(ChatMessage(
+                step.append(self.stamp(ChatMessage(
                     role="tool", content=outcome.content, tool_call_id=call.id, name=call.name
                 )))
             await commit(step)
@@ -123,7 +123,7 @@ class AgentRunner:
                     usage=Usage(prompt_tokens=prompt_in, completion_tokens=completion_out),
                     finish_reason=result.finish_reason, prompt_tokens=window_tokens, iterations=iteration,
                 )
-        notice = self._stamp(ChatMessage(
+        notice = self.stamp(ChatMessage(
             role="assistant",
             content=f"I stopped after {self._max_iterations} tool steps without a final answer.",
         ))
@@ -135,7 +135,8 @@ class AgentRunner:
             finish_reason="tool_limit", prompt_tokens=window_tokens, iterations=self._max_iterations,
         )
 
-    def _stamp(self, message: ChatMessage) -> ChatMessage:
+    def stamp(self, message: ChatMessage) -> ChatMessage:
+        """Gives a message its id, time and cached token count."""
         if not message.id:
             message.id = new_message_id()
         if not message.created_at:

@@ -150,7 +150,6 @@ class Gateway:
         return entry.model or self._settings.agent_models.get(entry.agent_id) or self._llm.model_for("default")
 
     async def _turn(self, entry: SessionEntry, message: InboundMessage, emit: Emit | None) -> Reply:
-        history = await self.sessions.history(entry)
         user = ChatMessage(
             role="user",
             content=message.text,
@@ -160,9 +159,11 @@ class Gateway:
         )
         if message.sender_name:
             user.meta["sender"] = message.sender_name
+        self._agent.stamp(user)  # counted once here, stored with its count
         # The user's message is stored before the model is asked: nothing accepted is lost.
         with anyio.CancelScope(shield=True):
             await self.sessions.append(entry, [user])
+        history = await self.sessions.history(entry)
 
         async def commit(step: list[ChatMessage]) -> None:
             with anyio.CancelScope(shield=True):

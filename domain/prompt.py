@@ -23,7 +23,7 @@ BASE_PROMPT = (
 def cap(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
-    return text[:limit] + f"\n[... truncated: {len(text) - limit} more characters ...]"
+    return text[:limit] + f"\n[... truncated at {limit} characters ...]"
 
 
 class PromptBuilder:

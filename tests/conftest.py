@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["fixtures.llm_servers"]
+pytest_plugins = ["tests.fixtures.llm_servers"]
 
 
 @pytest.fixture

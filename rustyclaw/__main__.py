@@ -1,0 +1,3 @@
+from rustyclaw.cli import main
+
+raise SystemExit(main())

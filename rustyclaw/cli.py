@@ -1,0 +1,89 @@
+"""The `rustyclaw` command. Subcommands import what they need when they run, so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rustyclaw import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rustyclaw", description="A light, local-first AI assistant gateway.")
+    parser.add_argument("--version", action="version", version=f"rustyclaw {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", metavar="PATH", help="configuration file (YAML, JSON or TOML)")
+        return p
+
+    serve = with_config(sub.add_parser("serve", help="run the gateway"))
+    serve.add_argument("--host", help="bind address (default from gateway.host: 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default from gateway.port: 18789)")
+
+    chat = with_config(sub.add_parser("chat", help="chat with the assistant in this terminal"))
+    chat.add_argument("--session", default="main", help="session name (default: the main session)")
+
+    config = sub.add_parser("config", help="check or print the configuration")
+    config_sub = config.add_subparsers(dest="action", required=True, metavar="ACTION")
+    with_config(config_sub.add_parser("validate", help="load the configuration and report problems"))
+    show = with_config(config_sub.add_parser("show", help="print the effective configuration, secrets hidden"))
+    show.add_argument("--format", choices=["yaml", "json"], default="yaml")
+
+    sessions = sub.add_parser("sessions", help="list, show or reset sessions")
+    sessions_sub = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = with_config(sessions_sub.add_parser("list", help="list sessions"))
+    listing.add_argument("--agent", help="only this agent's sessions")
+    show_s = with_config(sessions_sub.add_parser("show", help="print a session's transcript"))
+    show_s.add_argument("key", help="session key, e.g. agent:main:main")
+    reset = with_config(sessions_sub.add_parser("reset", help="start a session afresh (the old one is archived)"))
+    reset.add_argument("key")
+
+    storage = sub.add_parser("storage", help="move history between storage backends")
+    storage_sub = storage.add_subparsers(dest="action", required=True, metavar="ACTION")
+    copy = with_config(storage_sub.add_parser("copy", help="copy every session from one backend to another"))
+    copy.add_argument("--from", dest="source", required=True, choices=["sqlite", "json", "postgres"])
+    copy.add_argument("--to", dest="target", required=True, choices=["sqlite", "json", "postgres"])
+    imp = with_config(storage_sub.add_parser("import-openclaw", help="import an OpenClaw state folder"))
+    imp.add_argument("path", nargs="?", default="~/.openclaw", help="OpenClaw state folder (default ~/.openclaw)")
+    imp.add_argument("--to", dest="target", choices=["sqlite", "json", "postgres"],
+                     help="backend to import into (default: storage.backend)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from rustyclaw.domain.errors import RustyClawError
+
+    try:
+        if args.command == "serve":
+            from rustyclaw.cli_serve import run_serve
+
+            return run_serve(args.config, args.host, args.port)
+        if args.command == "chat":
+            from rustyclaw.cli_chat import run_chat
+
+            return run_chat(args.config, args.session)
+        if args.command == "config":
+            from rustyclaw.cli_config import run_config
+
+            return run_config(args)
+        if args.command == "sessions":
+            from rustyclaw.cli_sessions import run_sessions
+
+            return run_sessions(args)
+        if args.command == "storage":
+            from rustyclaw.cli_storage import run_storage
+
+            return run_storage(args)
+    except RustyClawError as exc:
+        print(f"rustyclaw: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

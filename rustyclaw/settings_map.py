@@ -1,0 +1,59 @@
+"""Maps the pydantic configuration onto the domain's plain settings."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rustyclaw.domain.settings import AgentSettings, PruningSettings, ResetPolicy, SessionSettings
+
+
+def secret_value(value: Any) -> str | None:
+    """Plain text of a secret field whether it is a SecretStr or a str."""
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter() if getter is not None else value)
+
+
+def _reset(cfg: Any) -> ResetPolicy:
+    return ResetPolicy(mode=cfg.mode, at_hour=cfg.at_hour, idle_minutes=cfg.idle_minutes)
+
+
+def session_settings(cfg: Any) -> SessionSettings:
+    s = cfg.sessions
+    return SessionSettings(
+        scope=s.scope,
+        dm_scope=s.dm_scope,
+        main_key=s.main_key,
+        reset=_reset(s.reset),
+        reset_by_type={k: _reset(v) for k, v in (s.reset_by_type or {}).items() if v is not None},
+        reset_by_channel={k: _reset(v) for k, v in (s.reset_by_channel or {}).items() if v is not None},
+        reset_triggers=tuple(s.reset_triggers),
+        timezone=ZoneInfo(cfg.gateway.timezone) if cfg.gateway.timezone else None,
+    )
+
+
+def agent_settings(cfg: Any) -> AgentSettings:
+    agents = cfg.agents
+    p = cfg.sessions.pruning
+    listed = [a.id for a in (agents.list or [])]
+    ids = tuple(dict.fromkeys([agents.default_agent, *listed]))
+    return AgentSettings(
+        default_agent=agents.default_agent,
+        agent_ids=ids,
+        context_tokens=cfg.llm.context_tokens,
+        max_completion_tokens=cfg.llm.max_tokens,
+        max_tool_iterations=agents.max_tool_iterations,
+        bootstrap_max_chars=agents.bootstrap_max_chars,
+        bootstrap_total_max_chars=agents.bootstrap_total_max_chars,
+        system_prompt=agents.system_prompt,
+        max_message_chars=cfg.gateway.max_message_chars,
+        agent_models={a.id: a.model for a in (agents.list or []) if getattr(a, "model", None)},
+        pruning=PruningSettings(
+            keep_last_assistants=p.keep_last_assistants,
+            soft_trim_max_chars=p.soft_trim_max_chars,
+            soft_trim_head_chars=p.soft_trim_head_chars,
+            soft_trim_tail_chars=p.soft_trim_tail_chars,
+        ),
+    )
