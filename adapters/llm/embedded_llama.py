@@ -142,7 +142,10 @@ class EmbeddedLlamaServer:
         self._stderr.seek(0, 2)
         size = self._stderr.tell()
         self._stderr.seek(max(0, size - limit))
-        return self._stderr.read().decode("utf-8", "replace")
+        tail = self._stderr.read().decode("utf-8", "replace")
+        if size > limit:  # start at a whole line
+            tail = tail.partition("\n")[2]
+        return tail
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Terminates the child, kills it if it lingers past `grace` seconds."""

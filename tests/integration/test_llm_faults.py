@@ -7,13 +7,13 @@ import logging
 
 import anyio
 import pytest
-from fixtures.llm_servers import LLMockServer
 
 from rustyclaw.adapters.llm.openai_compat import OpenAICompatProvider
 from rustyclaw.adapters.llm.routing import RetryPolicy, Route, RoutedLLM
 from rustyclaw.domain.errors import LLMRequestError, LLMServerError, LLMUnavailableError
 from rustyclaw.domain.messages import ChatMessage
 from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta, ToolSpec
+from tests.fixtures.llm_servers import LLMockServer
 
 pytestmark = pytest.mark.anyio
 
