@@ -1,0 +1,147 @@
+"""The composition root: the one place that names concrete adapters and wires them into the core."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from rustyclaw.adapters.clock import SystemClock
+from rustyclaw.adapters.http.app import create_app
+from rustyclaw.adapters.http.server import HttpServer
+from rustyclaw.adapters.http.settings import HttpSettings
+from rustyclaw.adapters.storage.factory import open_store
+from rustyclaw.adapters.tokenizer import make_tokenizer
+from rustyclaw.adapters.workspace.files import FolderWorkspace
+from rustyclaw.domain.agent import AgentRunner
+from rustyclaw.domain.builtin_tools import SessionStatusTool
+from rustyclaw.domain.context import ContextBuilder
+from rustyclaw.domain.gateway import Gateway
+from rustyclaw.domain.prompt import PromptBuilder
+from rustyclaw.domain.sessions import SessionService
+from rustyclaw.domain.tools import ToolRegistry
+from rustyclaw.model_setup import ModelSetup
+from rustyclaw.ports.llm import LLMClient
+from rustyclaw.ports.storage import SessionStore
+from rustyclaw.settings_map import agent_settings, secret_value, session_settings
+
+log = logging.getLogger("rustyclaw.app")
+
+
+class Core:
+    """The gateway service and what it stands on, without any driving adapter (CLI chat uses it)."""
+
+    def __init__(self, cfg: Any, *, llm: LLMClient | None = None, store: SessionStore | None = None) -> None:
+        self.cfg = cfg
+        self.clock = SystemClock()
+        self.state_dir = Path(cfg.gateway.state_dir).expanduser()
+        self.store = store or open_store(cfg.storage, self.state_dir)
+        self.models = ModelSetup(cfg)
+        self._llm_override = llm
+        self.llm: LLMClient | None = llm
+        self.gateway: Gateway | None = None
+        self._started_store = False
+
+    async def start(self) -> Gateway:
+        await self.store.start()
+        self._started_store = True
+        if self.llm is None:
+            self.llm = await self.models.build()
+        await self.llm.start()
+        self.gateway = self._wire(self.llm)
+        return self.gateway
+
+    def _wire(self, llm: LLMClient) -> Gateway:
+        cfg = self.cfg
+        agents = agent_settings(cfg)
+        sessions = SessionService(self.store, self.clock, session_settings(cfg))
+        tools = ToolRegistry()
+
+        def model_of(entry: Any) -> str:
+            return str(entry.model or agents.agent_models.get(entry.agent_id) or llm.model_for("default"))
+
+        tools.register(SessionStatusTool(self.store, model_of))
+        context = ContextBuilder(make_tokenizer("auto"), agents.pruning)
+        runner = AgentRunner(
+            llm, tools, context, self.clock,
+            context_tokens=agents.context_tokens,
+            max_completion_tokens=agents.max_completion_tokens,
+            max_iterations=agents.max_tool_iterations,
+        )
+        workspace = FolderWorkspace(Path(cfg.agents.workspace), agents.default_agent)
+        prompts = PromptBuilder(
+            workspace, base_prompt=agents.system_prompt,
+            per_file_chars=agents.bootstrap_max_chars, total_chars=agents.bootstrap_total_max_chars,
+        )
+        return Gateway(sessions, runner, prompts, llm, self.clock, agents)
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            if self._llm_override is None:
+                await self.models.aclose()
+            if self._started_store:
+                await self.store.aclose()
+
+
+class Application:
+    """`rustyclaw serve`: the core, the HTTP surface and the channels in one event loop."""
+
+    def __init__(
+        self, cfg: Any, *, host: str | None = None, port: int | None = None,
+        llm: LLMClient | None = None, store: SessionStore | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.core = Core(cfg, llm=llm, store=store)
+        self.host = host or cfg.gateway.host
+        self.port = cfg.gateway.port if port is None else port
+        self.token = secret_value(cfg.gateway.auth.token)
+        self.http: HttpServer | None = None
+        self.listening = anyio.Event()
+        self._stop = anyio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Serves until `stop()` or SIGINT/SIGTERM; everything is closed on the way out."""
+        cfg = self.cfg
+        # Refuses a tokenless public bind before anything starts.
+        http_settings = HttpSettings(
+            token=self.token,
+            openai_enabled=cfg.gateway.openai_endpoint.enabled,
+            max_message_chars=cfg.gateway.max_message_chars,
+            agent_ids=agent_settings(cfg).agent_ids,
+            default_agent=cfg.agents.default_agent,
+        )
+        try:
+            gateway = await self.core.start()
+            self.http = HttpServer(create_app(gateway, http_settings), self.host, self.port, self.token)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._watch_signals, tg.cancel_scope)
+                tg.start_soon(self.core.models.run_embedded)
+                tg.start_soon(self.http.serve, self._on_listening)
+                await self._stop.wait()
+                tg.cancel_scope.cancel()
+        finally:
+            if self.http is not None:
+                with anyio.CancelScope(shield=True):
+                    await self.http.aclose()
+            await self.core.aclose()
+
+    def _on_listening(self) -> None:
+        assert self.core.gateway is not None and self.http is not None
+        self.core.gateway.mark_ready()
+        log.info("rustyclaw ready on %s", self.http.url)
+        if self.core.models.notice:
+            log.warning(self.core.models.notice)
+        self.listening.set()
+
+    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                log.info("received %s; shutting down", signal.Signals(signum).name)
+                self._stop.set()
+                return

