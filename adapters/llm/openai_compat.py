@@ -89,7 +89,10 @@ class OpenAICompatProvider:
                 headers["authorization"] = f"Bearer {self._api_key}"
             self._client = httpx.AsyncClient(
                 headers=headers,
-                timeout=httpx.Timeout(self.timeout, connect=self.connect_timeout),
+                # Reads are bounded tighter by the stream loop; this is the backstop.
+                timeout=httpx.Timeout(
+                    max(self.timeout, self.stream_idle_timeout), connect=self.connect_timeout
+                ),
                 # A plain-http server needs no CA bundle; verify=False builds a bare context and
                 # skips loading certifi's certificates.
                 verify=not self.base_url.startswith("http://"),

@@ -129,6 +129,10 @@ class RoutedLLM:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    @property
+    def providers(self) -> Mapping[str, Provider]:
+        return self._providers
+
     def model_for(self, task: str) -> str:
         return self._route(task).primary
 

@@ -256,3 +256,44 @@ async def test_closing_the_stream_early_closes_the_providers_stream() -> None:
     assert first == TextDelta("one")
     await stream.aclose()
     assert a.closed_streams == 1
+
+
+def test_routed_llm_from_config_section() -> None:
+    from rustyclaw.adapters.llm.factory import routed_llm_from_config
+    from rustyclaw.adapters.llm.openai_compat import OpenAICompatProvider
+
+    llm = routed_llm_from_config({
+        "providers": {
+            "local": {"baseUrl": "http://127.0.0.1:8080/v1"},
+            "cloud": {"baseUrl": "https://api.example.com/v1", "apiKey": "sk-x", "timeoutSeconds": 30,
+                      "connectTimeoutSeconds": 2, "headers": {"X-Org": "me"}},
+        },
+        "routes": {"default": {"primary": "local/smollm2", "fallbacks": ["cloud/gpt-4o-mini"]},
+                   "code": "cloud/qwen/qwen-2.5-coder:32b"},
+        "retry": {"attempts": 2, "initialDelaySeconds": 0.1, "maxDelaySeconds": 1},
+        "streamIdleTimeoutSeconds": 15,
+    })
+    assert llm.model_for("default") == "local/smollm2"
+    assert llm.known_models() == ["local/smollm2", "cloud/gpt-4o-mini", "cloud/qwen/qwen-2.5-coder:32b"]
+    assert llm.chain_for(LLMRequest(messages=[], task="code")) == [("cloud", "qwen/qwen-2.5-coder:32b")]
+    cloud = llm.providers["cloud"]
+    assert isinstance(cloud, OpenAICompatProvider)
+    assert (cloud.timeout, cloud.connect_timeout, cloud.stream_idle_timeout) == (30.0, 2.0, 15.0)
+    assert "sk-x" not in repr(cloud)
+
+
+@pytest.mark.parametrize(("section", "where"), [
+    ({"routes": {"default": "a/m"}}, r"llm\.providers"),
+    ({"providers": {"a": {"baseUrl": "ftp://x"}}, "routes": {"default": "a/m"}},
+     r"llm\.providers\.a\.baseUrl"),
+    ({"providers": {"a": {"baseUrl": "http://x"}}, "routes": {"default": {"fallbacks": []}}},
+     r"llm\.routes\.default\.primary"),
+    ({"providers": {"a": {"baseUrl": "http://x", "timeoutSeconds": "soon"}}, "routes": {"default": "a/m"}},
+     r"llm\.providers\.a\.timeoutSeconds"),
+    ({"providers": {"a": {"baseUrl": "http://x"}}, "routes": {"default": "b/m"}}, r"llm\.routes\.default"),
+])
+def test_config_errors_name_the_key(section: dict[str, object], where: str) -> None:
+    from rustyclaw.adapters.llm.factory import routed_llm_from_config
+
+    with pytest.raises(ConfigError, match=where):
+        routed_llm_from_config(section)
