@@ -84,3 +84,11 @@ class TurnCancelledError(RustyClawError):
 
 class BusyError(RustyClawError):
     """A session's turn lock could not be taken in time."""
+
+
+class SandboxError(RustyClawError):
+    """The code sandbox refused or failed a command (bad spec, missing image, engine error)."""
+
+
+class SandboxUnavailableError(SandboxError):
+    """No container engine answers; the message names the URL and how to start one."""

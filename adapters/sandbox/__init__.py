@@ -1,0 +1,1 @@
+"""Code sandbox adapters: containers through the Docker Engine API (Docker or podman)."""
