@@ -5,7 +5,8 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
@@ -116,10 +117,17 @@ class OpenAICompatProvider:
                 "POST", url, content=body, headers={"content-type": "application/json"}
             ) as response:
                 request_id = response.headers.get("x-request-id", "")
-                if response.status_code >= 400:
+                if response.status_code >= 300:
                     raise self._status_error(response, await response.aread(), model)
-                async for text in self._events(response, assembler):
-                    yield TextDelta(text)
+                if response.headers.get("content-type", "").startswith("application/json"):
+                    # A server that ignores `stream: true` answers with one whole completion.
+                    text = self._whole(await response.aread(), assembler)
+                    if text:
+                        yield TextDelta(text)
+                else:
+                    async with aclosing(self._events(response, assembler)) as texts:
+                        async for text in texts:
+                            yield TextDelta(text)
         except httpx.TimeoutException as exc:
             raise LLMUnavailableError(f"{self.name}: {model} timed out ({type(exc).__name__})") from exc
         except (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
@@ -139,7 +147,20 @@ class OpenAICompatProvider:
             provider=self.name,
         )
 
-    async def _events(self, response: httpx.Response, assembler: StreamAssembler) -> AsyncIterator[str]:
+    def _whole(self, body: bytes, assembler: StreamAssembler) -> str:
+        try:
+            text: str = assembler.add_completion(msgspec.json.decode(body))
+        except (msgspec.DecodeError, AttributeError, TypeError) as exc:
+            raise LLMServerError(f"{self.name}: the server sent a completion that is not JSON") from exc
+        except ChunkError as exc:
+            raise LLMServerError(f"{self.name}: error in the completion: {exc}") from exc
+        if assembler.finish_reason is None:
+            raise LLMServerError(f"{self.name}: the completion has no finish reason")
+        return text
+
+    async def _events(
+        self, response: httpx.Response, assembler: StreamAssembler
+    ) -> AsyncGenerator[str, None]:
         """The text of each chunk, until `[DONE]`; raises when the stream stalls or is cut."""
         decoder = SSEDecoder()
         lines = response.aiter_lines()

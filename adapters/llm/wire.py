@@ -143,6 +143,11 @@ class StreamAssembler:
             self._text.append(text)
         return text
 
+    def add_completion(self, completion: dict[str, Any]) -> str:
+        """Merges a whole (non-streamed) completion, as if it were one chunk."""
+        choices = [{**c, "delta": c.get("message") or {}} for c in completion.get("choices") or ()]
+        return self.add({**completion, "choices": choices})
+
     def _merge_call(self, index: int, call: dict[str, Any]) -> None:
         partial = self._calls.setdefault(index, _PartialCall())
         if not partial.id and call.get("id"):

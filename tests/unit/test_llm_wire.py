@@ -125,6 +125,19 @@ def test_assembler_text_legacy_function_call_and_missing_ids() -> None:
     assert call.name == "f" and call.id.startswith("call_0_")
 
 
+def test_assembler_takes_a_whole_completion_from_a_server_that_does_not_stream() -> None:
+    asm = StreamAssembler()
+    text = asm.add_completion({
+        "id": "x", "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": "checking",
+            "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}}],
+        "usage": {"prompt_tokens": 34, "completion_tokens": 9, "total_tokens": 43},
+    })
+    assert text == "checking" and asm.finish_reason == "tool_calls"
+    assert asm.message().tool_calls == (ToolCall(id="c", name="f", arguments="{}"),)
+    assert asm.final_usage() == Usage(prompt_tokens=34, completion_tokens=9)
+
+
 def test_error_message_reads_openai_fastapi_and_plain_bodies() -> None:
     assert error_message(b'{"error": {"message": "bad thing", "type": "x"}}') == "bad thing"
     assert error_message(b'{"detail": "Not Found"}') == "Not Found"
