@@ -1,0 +1,357 @@
+"""Telegram through aiogram 3: long polling or webhook, direct chats, groups and forum topics.
+
+aiogram is imported when the channel starts, so an idle gateway without Telegram never loads it.
+Polling runs its own `getUpdates` loop: after an empty poll it waits `poll_interval` (local Bot API
+servers and emulators may answer at once instead of holding the long poll), and network or
+server errors back off exponentially (capped at 30 s) while `state` says "reconnecting"; only a
+refused token ends the loop (reported through `wait_stopped()` to the supervisor). In webhook
+mode the gateway's HTTP app mounts `webhook_asgi_app()` (or calls `handle_webhook`), which
+answers 403 unless the `X-Telegram-Bot-Api-Secret-Token` header matches, 400 for a payload that
+is not an update, and 200 at once for a good one: the turn runs in the background so Telegram
+never times out and redelivers. Replies go out as plain text (no parse mode: the model's
+Markdown can never make Telegram refuse a message), split at 4096 UTF-16 units.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from rustyclaw.adapters.channels.backoff import Backoff
+from rustyclaw.adapters.channels.telegram_mapping import to_inbound
+from rustyclaw.adapters.channels.text_split import split_text
+from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, webhook_app
+from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
+from rustyclaw.domain.messages import InboundMessage, OutboundMessage
+from rustyclaw.ports.channel import InboundHandler
+
+log = logging.getLogger("rustyclaw.channels.telegram")
+
+Mode = Literal["polling", "webhook"]
+SECRET_HEADER = "x-telegram-bot-api-secret-token"
+ALLOWED_UPDATES = ["message", "channel_post"]
+_SECRET_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_SEEN_UPDATES = 2048
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
+
+
+class TelegramChannel:
+    """A Channel for one Telegram bot (one `account`).
+
+    `api_base_url` points at a local Bot API server or an emulator (default: api.telegram.org).
+    Webhook mode needs `webhook_secret`; with `webhook_url` the channel registers the webhook
+    itself at start (otherwise it is assumed to be registered already).
+    """
+
+    text_limit = 4096
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_base_url: str | None = None,
+        mode: Mode = "polling",
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        account: str = "default",
+        name: str = "telegram",
+        poll_interval: float = 1.0,
+        long_poll_timeout: int = 25,
+        max_concurrent: int = 32,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if mode not in ("polling", "webhook"):
+            raise ConfigError(f"channels.telegram.mode: {mode!r} is not polling or webhook")
+        if mode == "webhook":
+            if not webhook_secret:
+                raise ConfigError("channels.telegram.webhookSecret is required in webhook mode")
+            if not _SECRET_SHAPE.match(webhook_secret):
+                raise ConfigError(
+                    "channels.telegram.webhookSecret: 1-256 characters of A-Z, a-z, 0-9, _ and -"
+                )
+        self.name = name
+        self.account = account
+        self.mode: Mode = mode
+        self._token = token
+        self._api_base_url = api_base_url.rstrip("/") if api_base_url else None
+        self._webhook_url = webhook_url
+        self._webhook_secret = webhook_secret
+        self._poll_interval = poll_interval
+        self._long_poll_timeout = long_poll_timeout
+        self._backoff = backoff or Backoff()
+        self._max_concurrent = max_concurrent
+        self._bot: Any = None
+        self._bot_id = 0
+        self.username: str | None = None
+        self._handler: InboundHandler | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._limit = asyncio.Semaphore(max_concurrent)
+        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._stopped = asyncio.Event()
+        self._stop_error: BaseException | None = None
+        self.state = "stopped"
+        self.last_error: str | None = None
+
+    def __repr__(self) -> str:
+        return f"TelegramChannel(account={self.account!r}, mode={self.mode!r})"
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self, handler: InboundHandler) -> None:
+        if self._bot is not None:
+            return
+        bot = self._make_bot()
+        self._stopped = asyncio.Event()
+        self._stop_error = None
+        try:
+            me = await bot.get_me()
+            if self.mode == "polling":
+                await self._drop_webhook(bot)
+            elif self._webhook_url:
+                await bot.set_webhook(
+                    self._webhook_url, secret_token=self._webhook_secret, allowed_updates=ALLOWED_UPDATES
+                )
+        except Exception as exc:
+            await self._close_session(bot)
+            raise self._translate(exc, "start") from exc
+        self._bot, self._bot_id, self.username = bot, me.id, me.username
+        self._handler = handler
+        self.state = "running"
+        self.last_error = None
+        if self.mode == "polling":
+            self._poller = asyncio.create_task(self._poll(), name=f"telegram:{self.account}:poll")
+        log.info("telegram bot @%s started (%s)", self.username, self.mode)
+
+    async def aclose(self) -> None:
+        bot, self._bot = self._bot, None
+        if bot is None:
+            return
+        self.state = "stopped"
+        tasks = [t for t in (self._poller, *self._inflight) if t is not None]
+        self._poller = None
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._inflight.clear()
+        await self._close_session(bot)
+        self._stopped.set()
+
+    async def wait_stopped(self) -> BaseException | None:
+        """Returns when receiving has stopped: None after `aclose()`, the error if it died."""
+        await self._stopped.wait()
+        return self._stop_error
+
+    def _make_bot(self) -> Any:
+        try:
+            from aiogram import Bot
+            from aiogram.client.session.aiohttp import AiohttpSession
+            from aiogram.client.telegram import TelegramAPIServer
+            from aiogram.utils.token import TokenValidationError
+        except ImportError as exc:
+            raise MissingExtraError("aiogram", "telegram", "The Telegram channel") from exc
+        if self._api_base_url:
+            session = AiohttpSession(api=TelegramAPIServer.from_base(self._api_base_url))
+        else:
+            session = AiohttpSession()
+        try:
+            return Bot(self._token, session=session)
+        except TokenValidationError as exc:
+            raise ConfigError(
+                "channels.telegram.botToken does not look like a bot token (123456:ABC...)"
+            ) from exc
+
+    async def _drop_webhook(self, bot: Any) -> None:
+        # getUpdates is refused while a webhook is registered.
+        from aiogram.exceptions import TelegramAPIError
+
+        try:
+            await bot.delete_webhook()
+        except TelegramAPIError as exc:
+            log.debug("deleteWebhook failed (ignored): %s", exc)
+
+    @staticmethod
+    async def _close_session(bot: Any) -> None:
+        with contextlib.suppress(Exception):
+            await bot.session.close()
+
+    def _translate(self, exc: BaseException, action: str) -> ChannelError | ConfigError:
+        from aiogram.exceptions import TelegramUnauthorizedError
+
+        if isinstance(exc, (ChannelError, ConfigError)):
+            return exc
+        if isinstance(exc, TelegramUnauthorizedError):
+            return ChannelError(f"telegram ({self.account}): the bot token was refused")
+        return ChannelError(f"telegram ({self.account}) {action} failed: {type(exc).__name__}: {exc}")
+
+    # -- receiving ----------------------------------------------------------------------------
+    async def _poll(self) -> None:
+        from aiogram.exceptions import TelegramUnauthorizedError
+
+        offset: int | None = None
+        backoff = self._backoff
+        while True:
+            bot = self._bot
+            if bot is None:
+                return
+            try:
+                updates = await bot.get_updates(
+                    offset=offset, timeout=self._long_poll_timeout, allowed_updates=ALLOWED_UPDATES
+                )
+            except asyncio.CancelledError:
+                raise
+            except TelegramUnauthorizedError as exc:
+                self._die(self._translate(exc, "polling"))
+                return
+            except Exception as exc:  # network, 5xx, 409, a response that does not parse: retry
+                delay = backoff.next()
+                self.state = "reconnecting"
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("telegram polling failed (%s); retrying in %.1f s", self.last_error, delay)
+                await asyncio.sleep(delay)
+                continue
+            if self.state != "running":
+                log.info("telegram polling recovered")
+            self.state = "running"
+            backoff.reset()
+            for update in updates:
+                offset = max(offset or 0, update.update_id + 1)
+                self._accept(update)
+            if not updates:
+                await asyncio.sleep(self._poll_interval)
+
+    def _die(self, error: BaseException) -> None:
+        log.error("telegram receiving stopped: %s", error)
+        self.state = "failed"
+        self.last_error = str(error)
+        self._stop_error = error
+        self._stopped.set()
+
+    def _accept(self, update: Any) -> None:
+        if update.update_id in self._seen:
+            log.info("telegram update %s delivered again; ignored", update.update_id)
+            return
+        self._seen[update.update_id] = None
+        if len(self._seen) > _SEEN_UPDATES:
+            self._seen.popitem(last=False)
+        message = to_inbound(
+            update, channel=self.name, account=self.account, bot_id=self._bot_id, username=self.username
+        )
+        if message is None:
+            log.debug("telegram update %s carries nothing to answer", update.update_id)
+            return
+        task = asyncio.create_task(self._deliver(message))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _deliver(self, message: InboundMessage) -> None:
+        handler = self._handler
+        if handler is None:
+            return
+        async with self._limit:
+            try:
+                await handler(message)
+            except Exception:
+                log.exception("handling a telegram message failed", extra={"peer": message.peer_id})
+
+    # -- webhook ------------------------------------------------------------------------------
+    async def handle_webhook(self, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
+        """One webhook POST: (status, JSON body). `headers` keys are lower case."""
+        secret = self._webhook_secret
+        given = headers.get(SECRET_HEADER, "")
+        if self.mode != "webhook" or not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            log.warning("telegram webhook call refused: missing or wrong secret token")
+            return 403, _json({"ok": False, "error": "forbidden"})
+        bot = self._bot
+        if bot is None:
+            return 503, _json({"ok": False, "error": "the channel is not running"})
+        from aiogram.types import Update
+        from pydantic import ValidationError
+
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            update = Update.model_validate(data, context={"bot": bot})
+        except (ValueError, ValidationError) as exc:
+            reason = str(exc).splitlines()[0][:200]
+            log.warning("telegram webhook payload refused: %s", reason)
+            return 400, _json({"ok": False, "error": f"not a Telegram update: {reason}"})
+        self._accept(update)
+        return 200, _json({"ok": True})
+
+    def webhook_asgi_app(self, max_body: int = 1 << 20) -> ASGIApp:
+        """An ASGI app answering webhook POSTs at whatever path it is mounted on."""
+        return webhook_app(self.handle_webhook, max_body=max_body)
+
+    # -- sending ------------------------------------------------------------------------------
+    async def send(self, message: OutboundMessage) -> None:
+        bot = self._bot
+        if bot is None:
+            raise ChannelError("telegram: the channel is not running")
+        try:
+            chat_id = int(message.peer_id)
+            thread_id = int(message.thread_id) if message.thread_id else None
+        except ValueError as exc:
+            raise ChannelError(f"telegram: {message.peer_id!r} is not a chat id") from exc
+        reply_to = None
+        if message.chat_kind != "direct" and message.reply_to and ":" in message.reply_to:
+            with contextlib.suppress(ValueError):
+                reply_to = int(message.reply_to.rsplit(":", 1)[1])
+        for piece in split_text(message.text, self.text_limit, units="utf16"):
+            await self._send_piece(bot, chat_id, piece, thread_id, reply_to)
+            reply_to = None  # only the first piece quotes the question
+
+    async def _send_piece(
+        self, bot: Any, chat_id: int, text: str, thread_id: int | None, reply_to: int | None
+    ) -> None:
+        from aiogram.exceptions import TelegramRetryAfter
+        from aiogram.types import ReplyParameters
+
+        reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
+        for attempt in range(2):
+            try:
+                await bot.send_message(chat_id, text, message_thread_id=thread_id, reply_parameters=reply)
+                return
+            except TelegramRetryAfter as exc:
+                if attempt:
+                    raise ChannelError(f"telegram: still rate limited after {exc.retry_after} s") from exc
+                await asyncio.sleep(min(float(exc.retry_after), 30.0))
+            except Exception as exc:
+                raise self._translate(exc, "sendMessage") from exc
+
+    async def typing(self, message: InboundMessage) -> None:
+        bot = self._bot
+        if bot is None:
+            return
+        try:
+            thread_id = int(message.thread_id) if message.thread_id else None
+            await bot.send_chat_action(int(message.peer_id), "typing", message_thread_id=thread_id)
+        except Exception as exc:  # a typing indicator is decoration; never fail a turn for it
+            log.debug("telegram typing failed (ignored): %s", exc)
+
+
+def telegram_channel_from_config(section: Mapping[str, Any], *, account: str = "default") -> TelegramChannel:
+    """Builds the channel from `channels.telegram` in its file spelling (camelCase keys)."""
+    token = section.get("botToken")
+    if not token:
+        raise ConfigError("channels.telegram.botToken is required when the channel is enabled")
+    return TelegramChannel(
+        str(token),
+        api_base_url=section.get("apiBaseUrl"),
+        mode=section.get("mode", "polling"),
+        webhook_url=section.get("webhookUrl"),
+        webhook_secret=section.get("webhookSecret"),
+        account=account,
+        poll_interval=float(section.get("pollInterval", 1.0)),
+    )

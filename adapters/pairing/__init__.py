@@ -1,0 +1,1 @@
+"""Pairing stores: JSON files in OpenClaw's layout, and an in-memory one for tests and demos."""
