@@ -112,6 +112,51 @@ def _lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+_MODEL_REF = re.compile(r"^[^/\s]+/\S+$")
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError("should be letters, digits, '-' or '_' (starting with a letter or digit)")
+    return value
+
+
+def _model_ref(value: str) -> str:
+    if not _MODEL_REF.match(value):
+        raise ValueError("should be 'provider/model', e.g. 'ollama/llama3.2'")
+    return value
+
+
+def _auto_or_bool(value: Any) -> Any:
+    if value == "auto" or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError("should be auto, true or false")
+
+
+def matching(pattern: str, hint: str) -> AfterValidator:
+    """Checks a string against `pattern`; a mismatch says `hint` instead of the raw pattern.
+
+    Use as `Annotated[str, matching(...)]`.
+    """
+    compiled = re.compile(pattern)
+
+    def check(value: str) -> str:
+        if not compiled.match(value):
+            raise ValueError(hint)
+        return value
+
+    return AfterValidator(check)
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
+ModelRef = Annotated[str, AfterValidator(_model_ref)]
+AutoOrBool = Annotated[Literal["auto"] | bool, BeforeValidator(_auto_or_bool)]
 SecretStrValue = Annotated[str, AfterValidator(Secret)]
 DsnValue = Annotated[str, AfterValidator(Dsn)]
 PathValue = Annotated[Path, BeforeValidator(_expand_path)]

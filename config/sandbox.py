@@ -6,7 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
-from rustyclaw.config.base import SecretStrValue, Section, off_flag, section
+from rustyclaw.config.base import SecretStrValue, Section, matching, off_flag, section
+
+MemorySize = Annotated[str, matching(r"^(-1|\d+(\.\d+)?[bkmgBKMG]?)$", "should be a size such as 512m or 1g")]
 
 
 def _refuse_host_network(value: object) -> object:
@@ -28,8 +30,8 @@ class DockerConfig(Section):
     user: str = "1000:1000"
     cap_drop: list[str] = Field(default_factory=lambda: ["ALL"])
     pids_limit: int = Field(256, ge=1)
-    memory: str = Field("1g", pattern=r"^\d+(\.\d+)?[bkmgBKMG]?$")
-    memory_swap: str | None = Field(None, pattern=r"^(-1|\d+(\.\d+)?[bkmgBKMG]?)$")
+    memory: MemorySize = "1g"
+    memory_swap: MemorySize | None = None
     cpus: float = Field(1.0, gt=0)
     # Environment values often carry credentials, so they are treated as secrets.
     env: dict[str, SecretStrValue] = Field(default_factory=dict)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -17,11 +17,13 @@ from pydantic import Field, field_validator, model_validator
 from rustyclaw.config.base import (
     HOME_TOKEN,
     DsnValue,
+    Identifier,
     LogLevel,
     PathValue,
     ProblemsError,
     SecretStrValue,
     Section,
+    matching,
     section,
 )
 from rustyclaw.config.channels import (
@@ -92,6 +94,8 @@ __all__ = [
     "WhatsAppConfig",
 ]  # fmt: skip
 
+Interval = Annotated[str, matching(r"^\d+[smhd]$", "should be a number and a unit: s, m, h or d (e.g. 30m)")]
+
 _LOOPBACK = ("127.", "::1", "localhost")
 
 
@@ -146,7 +150,7 @@ class GatewayConfig(Section):
 class AgentConfig(Section):
     """One agent in `agents.list`; unset fields fall back to the shared settings."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    id: Identifier
     workspace: PathValue | None = None
     model: str | None = None
     tools: ToolPolicyConfig | None = None
@@ -155,7 +159,7 @@ class AgentConfig(Section):
 class AgentsConfig(Section):
     """Agents, their workspace files and the turn loop's limits."""
 
-    default_agent: str = Field("main", pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    default_agent: Identifier = "main"
     workspace: PathValue = Field(Path(HOME_TOKEN) / "workspace")
     bootstrap_max_chars: int = Field(20_000, ge=0)
     bootstrap_total_max_chars: int = Field(150_000, ge=0)
@@ -257,7 +261,7 @@ class CronScheduleConfig(Section):
     """Exactly one of: a cron expression, an interval such as `30m`, or one ISO date-time."""
 
     cron: str | None = None
-    every: str | None = Field(None, pattern=r"^\d+[smhd]$")
+    every: Interval | None = None
     at: str | None = None
 
     @model_validator(mode="after")
@@ -282,7 +286,7 @@ class CronScheduleConfig(Section):
 class CronJobConfig(Section):
     """A message sent to an agent on a schedule, in its own `cron:<id>` session."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    id: Identifier
     schedule: CronScheduleConfig
     message: str = Field(min_length=1)
     # None: agents.defaultAgent.

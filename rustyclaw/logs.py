@@ -31,7 +31,7 @@ _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("rustyc
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), REDACTED),
-    (re.compile(r"(?<![0-9])[0-9]{5,}:[A-Za-z0-9_-]{30,}"), REDACTED),
+    (re.compile(r"(?<![0-9])[0-9]+:[A-Za-z0-9_-]{30,}"), REDACTED),
     (
         re.compile(
             r"(?i)\b(api[_-]?key|access[_-]?token|refresh[_-]?token|token|secret|password|passwd)"

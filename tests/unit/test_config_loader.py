@@ -318,3 +318,35 @@ def test_toml_syntax_error_names_file_and_line(home: Path, tmp_path: Path) -> No
     path = write(tmp_path / "c.toml", "[gateway]\nport = = 1\n")
     message = error_of(path)
     assert str(path) in message and "line 2" in message
+
+
+def test_friendly_messages_for_formats_and_mapping_keys(home: Path, tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "c.yaml",
+        "agents: {list: [{id: 'bad:id'}]}\n"
+        "llm: {routes: {default: {primary: noslash}}, embedded: {enabled: maybe}}\n"
+        "sessions: {resetByType: {dm: {mode: daily}}}\n"
+        "sandbox: {docker: {memory: lots}}\n"
+        "cron: {jobs: [{id: j, schedule: {every: soon}, message: hi}]}\n",
+    )
+    message = error_of(path)
+    assert "(6 problems)" in message
+    assert "agents.list.0.id: got 'bad:id'; should be letters, digits, '-' or '_'" in message
+    assert "llm.routes.default.primary: got 'noslash'; should be 'provider/model'" in message
+    assert "llm.embedded.enabled: got 'maybe'; should be auto, true or false" in message
+    assert (
+        "sessions.resetByType: key 'dm' is not allowed; input should be 'direct', 'group' or 'thread'"
+        in message
+    )
+    assert "sandbox.docker.memory: got 'lots'; should be a size such as 512m or 1g" in message
+    assert "cron.jobs.0.schedule.every: got 'soon'; should be a number and a unit" in message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("auto", "auto"), ("true", True), ("off", False), ("no", False)]
+)
+def test_embedded_enabled_accepts_auto_and_booleans(
+    home: Path, tmp_path: Path, text: str, expected: object
+) -> None:
+    path = write(tmp_path / "c.yaml", f"llm: {{embedded: {{enabled: '{text}'}}}}\n")
+    assert load_config(path).config.llm.embedded.enabled == expected
