@@ -55,6 +55,9 @@ class RateLimit(msgspec.Struct, frozen=True, kw_only=True):
     per_seconds: float = 60.0
 
 
+_DEFAULT_RATE = RateLimit()
+
+
 class ChannelAccess(msgspec.Struct, frozen=True, kw_only=True):
     """One channel's access settings (the `channels.<name>` keys of the same names)."""
 
@@ -64,7 +67,7 @@ class ChannelAccess(msgspec.Struct, frozen=True, kw_only=True):
     group_allow_from: tuple[str, ...] = ()
     # group id (or "*") -> require a mention there
     groups: Mapping[str, bool] = msgspec.field(default_factory=dict)
-    rate_limit: RateLimit = RateLimit()
+    rate_limit: RateLimit = _DEFAULT_RATE
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> ChannelAccess:
@@ -96,8 +99,8 @@ class ChannelAccess(msgspec.Struct, frozen=True, kw_only=True):
             group_allow_from=tuple(str(x) for x in raw.get("groupAllowFrom") or ()),
             groups=groups,
             rate_limit=RateLimit(
-                messages=int(rate.get("messages", RateLimit.messages)),
-                per_seconds=float(rate.get("perSeconds", RateLimit.per_seconds)),
+                messages=int(rate.get("messages", _DEFAULT_RATE.messages)),
+                per_seconds=float(rate.get("perSeconds", _DEFAULT_RATE.per_seconds)),
             ),
         )
 

@@ -31,8 +31,26 @@ axios.interceptors.request.use((config) => {
   return config;
 });
 
+// The emulator reads the next update and message ids before a webhook delivery and bumps them
+// after it (and not at all when it fails): concurrent or failed deliveries would repeat ids.
+// Deliver one user message at a time, and count a failed delivery as used.
+const originalAddUserUpdate = emulator.addUserUpdate.bind(emulator);
+emulator.addUserUpdate = async (update) => {
+  try {
+    await originalAddUserUpdate(update);
+  } catch (err) {
+    emulator.updateId++;
+    console.error(`emulator: webhook delivery failed: ${err && err.message}`);
+  }
+};
+let deliveries = Promise.resolve();
+const originalAddUserMessage = emulator.addUserMessage.bind(emulator);
+emulator.addUserMessage = (message) => {
+  deliveries = deliveries.then(() => originalAddUserMessage(message));
+  return deliveries;
+};
 process.on('unhandledRejection', (err) => {
-  console.error(`emulator: delivery failed: ${err && err.message}`);
+  console.error(`emulator: ${err && err.message}`);
 });
 
 const app = express();
