@@ -24,6 +24,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Literal
 
+import anyio
+import anyio.to_thread
+
 from rustyclaw.adapters.channels.backoff import Backoff
 from rustyclaw.adapters.channels.telegram_mapping import to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
@@ -39,6 +42,13 @@ SECRET_HEADER = "x-telegram-bot-api-secret-token"
 ALLOWED_UPDATES = ["message", "channel_post"]
 _SECRET_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _SEEN_UPDATES = 2048
+
+
+def _load_aiogram() -> None:
+    try:
+        import aiogram.client.bot  # noqa: F401
+    except ImportError as exc:
+        raise MissingExtraError("aiogram", "telegram", "The Telegram channel") from exc
 
 
 def _json(obj: Any) -> bytes:
@@ -110,6 +120,9 @@ class TelegramChannel:
     async def start(self, handler: InboundHandler) -> None:
         if self._bot is not None:
             return
+        # Importing aiogram builds ~300 pydantic models (seconds on a small machine): do it in a
+        # worker thread so that the gateway's event loop keeps serving meanwhile.
+        await anyio.to_thread.run_sync(_load_aiogram)
         bot = self._make_bot()
         self._stopped = asyncio.Event()
         self._stop_error = None
