@@ -158,6 +158,14 @@ class OpenAICompatProvider:
             raise LLMServerError(f"{self.name}: the completion has no finish reason")
         return text
 
+    async def complete(self, model: str, request: LLMRequest) -> LLMResult:
+        """The whole answer, read through the streaming path."""
+        async with aclosing(self.stream(model, request)) as items:
+            async for item in items:
+                if isinstance(item, LLMResult):
+                    return item
+        raise LLMServerError(f"{self.name}: the stream ended without a result")
+
     async def _events(
         self, response: httpx.Response, assembler: StreamAssembler
     ) -> AsyncGenerator[str, None]:

@@ -161,6 +161,13 @@ async def test_truncated_stream_is_a_server_error(mock_llm: LLMockServer) -> Non
     assert texts  # the early part arrived before the stream ended
 
 
+async def test_provider_complete_reads_the_stream(mock_llm: LLMockServer) -> None:
+    mock_llm.reply("whole answer")
+    async with provider("mock", mock_llm.base_url) as mock:
+        result = await mock.complete("m1", HELLO)
+    assert result.message.content == "whole answer" and result.finish_reason == "stop"
+
+
 async def test_stalled_stream_is_unavailable_after_the_idle_timeout(mock_llm: LLMockServer) -> None:
     mock_llm.stream_fault("stall", after_chunks=2, stall_seconds=30)
     async with provider("mock", mock_llm.base_url, stream_idle_timeout=0.3) as mock:
