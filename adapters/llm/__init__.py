@@ -1,1 +1,1 @@
-"""llm adapters."""
+"""LLM adapters: the OpenAI-compatible streaming provider, routing with retries, embedded llama.cpp."""
