@@ -228,6 +228,9 @@ class TelegramChannel:
                 return
             except Exception as exc:  # network, 5xx, 409, a response that does not parse: retry
                 delay = backoff.next()
+                # A server that lost its state (a restarted local Bot API server) numbers updates
+                # afresh; the gateway still drops a redelivered message by its message id.
+                self._seen.clear()
                 self.state = "reconnecting"
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning("telegram polling failed (%s); retrying in %.1f s", self.last_error, delay)
