@@ -227,7 +227,7 @@ async def test_forum_topic_replies_go_to_the_topic(
         await f.say("in a topic", chat=GROUP, chat_type="supergroup", is_topic_message=True,
                     message_thread_id=77)
         with anyio.fail_after(10):
-            while not (sent := await f.emulator.bot_messages(f.token, GROUP)):
+            while not (sent := await f.emulator.bot_messages(f.token, GROUP)):  # noqa: ASYNC110 - HTTP polling
                 await anyio.sleep(0.05)
         assert [m["text"] for m in sent] == ["echo: in a topic"]
         assert str(sent[0]["message_thread_id"]) == "77"
