@@ -52,6 +52,7 @@ class AgentRunner:
         context_tokens: int,
         max_completion_tokens: int,
         max_iterations: int,
+        temperature: float | None = None,
     ) -> None:
         self._llm = llm
         self._tools = tools
@@ -60,6 +61,7 @@ class AgentRunner:
         self._context_tokens = context_tokens
         self._max_completion = max_completion_tokens
         self._max_iterations = max_iterations
+        self._temperature = temperature
 
     async def run(
         self,
@@ -92,6 +94,7 @@ class AgentRunner:
                 task=task,
                 model=model,
                 max_tokens=self._max_completion,
+                temperature=self._temperature,
             )
             result = None
             async for item in self._llm.stream(request):
@@ -101,7 +104,8 @@ class AgentRunner:
                     result = item
             if result is None:  # the port promises a final LLMResult; guard against a bad adapter
                 raise RuntimeError("LLM stream ended without a result")
-            prompt_in += result.usage.prompt_tokens
+            # Servers that report no usage (llama.cpp when streaming) get our own count.
+            prompt_in += result.usage.prompt_tokens or window_tokens
             completion_out += result.usage.completion_tokens
             answer = self.stamp(result.message)
             answer.meta.setdefault("model", result.model)

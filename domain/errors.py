@@ -47,7 +47,11 @@ class LLMUnavailableError(LLMError):
 
 
 class LLMRateLimitedError(LLMError):
-    """The server answered 429; retryable after backoff."""
+    """The server answered 429; retryable after backoff (`retry_after` seconds when it said)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class LLMServerError(LLMError):

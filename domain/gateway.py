@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -165,7 +166,7 @@ class Gateway:
             await self.sessions.append(entry, [user])
         history = await self.sessions.history(entry)
 
-        async def commit(step: list[ChatMessage]) -> None:
+        async def commit(step: Sequence[ChatMessage]) -> None:
             with anyio.CancelScope(shield=True):
                 await self.sessions.append(entry, step)
 

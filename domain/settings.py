@@ -51,6 +51,7 @@ class AgentSettings:
     agent_ids: tuple[str, ...] = ("main",)
     context_tokens: int = 128_000
     max_completion_tokens: int = 1024
+    temperature: float | None = None
     max_tool_iterations: int = 8
     bootstrap_max_chars: int = 20_000
     bootstrap_total_max_chars: int = 150_000

@@ -70,6 +70,7 @@ class Core:
             context_tokens=agents.context_tokens,
             max_completion_tokens=agents.max_completion_tokens,
             max_iterations=agents.max_tool_iterations,
+            temperature=agents.temperature,
         )
         workspace = FolderWorkspace(Path(cfg.agents.workspace), agents.default_agent)
         prompts = PromptBuilder(

@@ -6,21 +6,20 @@ import argparse
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import anyio
 
 from rustyclaw.adapters.storage.factory import open_store
 from rustyclaw.config.loader import load_config
 from rustyclaw.domain.errors import RustyClawError
+from rustyclaw.ports.storage import SessionStore
 
 
 def _when(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else "-"
 
 
-async def _run(args: argparse.Namespace, cfg: Any) -> int:
-    store = open_store(cfg.storage, Path(cfg.gateway.state_dir).expanduser())
+async def _run(args: argparse.Namespace, store: SessionStore) -> int:
     await store.start()
     try:
         if args.action == "list":
@@ -49,4 +48,5 @@ async def _run(args: argparse.Namespace, cfg: Any) -> int:
 
 def run_sessions(args: argparse.Namespace) -> int:
     cfg = load_config(args.config).config
-    return anyio.run(_run, args, cfg)
+    store = open_store(cfg.storage, Path(cfg.gateway.state_dir).expanduser())
+    return anyio.run(_run, args, store)

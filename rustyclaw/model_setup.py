@@ -19,6 +19,7 @@ import anyio
 from rustyclaw.adapters.llm.embedded_llama import (
     EmbeddedLlamaServer,
     find_smollm2_model,
+    free_port,
     llama_server_available,
     probe,
 )
@@ -121,7 +122,7 @@ class ModelSetup:
                 )
                 self.embedded = server
                 if not server.port:
-                    server.port = _free_port()
+                    server.port = free_port()
                 inner = OpenAICompatProvider(
                     EMBEDDED_PROVIDER, server.base_url, timeout=600,
                     stream_idle_timeout=llm_cfg.stream_idle_timeout_seconds,
@@ -162,10 +163,3 @@ class ModelSetup:
         if self.embedded is not None:
             await self.embedded.aclose()
 
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -44,6 +44,7 @@ def agent_settings(cfg: Any) -> AgentSettings:
         agent_ids=ids,
         context_tokens=cfg.llm.context_tokens,
         max_completion_tokens=cfg.llm.max_tokens,
+        temperature=cfg.llm.temperature,
         max_tool_iterations=agents.max_tool_iterations,
         bootstrap_max_chars=agents.bootstrap_max_chars,
         bootstrap_total_max_chars=agents.bootstrap_total_max_chars,

@@ -50,7 +50,7 @@ async def probe(base_url: str, timeout: float = 1.0) -> bool:  # noqa: ASYNC109 
     return response.status_code == 200
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -97,7 +97,7 @@ class EmbeddedLlamaServer:
         if not self.model_path.is_file():
             raise LLMUnavailableError(f"the local model file {self.model_path} does not exist")
         if self.port == 0:
-            self.port = _free_port()
+            self.port = free_port()
         command = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(self.model_path),

@@ -30,10 +30,8 @@ log = logging.getLogger("rustyclaw.llm")
 
 
 def rate_limited(message: str, retry_after: float | None) -> LLMRateLimitedError:
-    """A 429 error carrying the server's `Retry-After` (seconds) as `retry_after`, read with getattr."""
-    exc = LLMRateLimitedError(message)
-    setattr(exc, "retry_after", retry_after)  # noqa: B010 - the domain error has no such field yet
-    return exc
+    """A 429 error carrying the server's `Retry-After` (seconds)."""
+    return LLMRateLimitedError(message, retry_after)
 
 
 class OpenAICompatProvider:

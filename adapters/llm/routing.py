@@ -190,7 +190,7 @@ class RoutedLLM:
                     if not retryable or attempt == self._retry.attempts:
                         tried.append(f"{ref} x{attempt}: {type(exc).__name__}: {exc}")
                         break
-                    retry_after: float | None = getattr(exc, "retry_after", None)
+                    retry_after = exc.retry_after if isinstance(exc, LLMRateLimitedError) else None
                     await self._sleep(self._retry.delay(attempt, retry_after, self._rng))
         if last is None:  # unreachable: a chain always holds the route's primary
             raise LLMRequestError("no model to try")

@@ -94,7 +94,7 @@ async def test_a_denied_tool_is_never_executed() -> None:
     await kit.gateway.handle(inbound("x"))
     assert ran == []
     assert kit.llm.requests[0].tools == ()  # a denied tool is not even offered
-    result = [m for m in kit.llm.requests[1].messages if m.role == "tool"][0]
+    result = next(m for m in kit.llm.requests[1].messages if m.role == "tool")
     assert "not allowed" in result.content and "tools.deny" in result.content
 
 
