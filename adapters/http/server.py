@@ -178,22 +178,28 @@ class HttpServer:
 
 
 class _InFlight:
-    """Wraps the app so that shutdown can cancel what is still running, each in its own cancel scope.
+    """Wraps the app so that shutdown can cancel the requests still running.
 
     granian's graceful stop waits for every open connection, a WebSocket included, for as long as it
-    stays open; cancelling the handler ends it cleanly (its gateway turn gets the cancellation too).
+    stays open; cancelling the handler's task ends it cleanly (its gateway turn gets the cancellation
+    too) and the client gets a 503 or a WebSocket close 1001. Plain asyncio tasks, not anyio cancel
+    scopes: this wraps every request, and the server is asyncio-only anyway.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
-        self._running: dict[anyio.CancelScope, str] = {}
+        self._running: dict[asyncio.Task[Any], str] = {}
+        self._cancelled: set[asyncio.Task[Any]] = set()
 
     def cancel(self, kind: str) -> None:
-        for scope, scope_kind in list(self._running.items()):
-            if scope_kind == kind:
-                scope.cancel()
+        for task, task_kind in list(self._running.items()):
+            if task_kind == kind and task not in self._cancelled:
+                self._cancelled.add(task)
+                task.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         started = False
 
         async def tracking_send(message: Message) -> None:
@@ -201,19 +207,21 @@ class _InFlight:
             started = True
             await send(message)
 
-        with anyio.CancelScope() as cancel_scope:
-            self._running[cancel_scope] = scope["type"]
-            try:
-                await self._app(scope, receive, tracking_send)
-            finally:
-                del self._running[cancel_scope]
-        if not cancel_scope.cancelled_caught:
-            return
-        with contextlib.suppress(Exception):
-            if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1001})
-            elif scope["type"] == "http" and not started:
-                await send_error(send, _shutting_down())
+        self._running[task] = scope["type"]
+        try:
+            await self._app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            if task not in self._cancelled:
+                raise
+            task.uncancel()
+            with contextlib.suppress(Exception):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1001})
+                elif scope["type"] == "http" and not started:
+                    await send_error(send, _shutting_down())
+        finally:
+            del self._running[task]
+            self._cancelled.discard(task)
 
 
 def _shutting_down() -> HttpError:

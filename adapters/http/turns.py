@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-
-import anyio
-import anyio.lowlevel
+from typing import Any
 
 from rustyclaw.adapters.http.asgi import ClientGone, HttpError, Receive
 from rustyclaw.domain.errors import (
@@ -64,46 +63,57 @@ async def wait_for_disconnect(receive: Receive) -> None:
 class HttpTurn:
     """One `gateway.handle` call bound to one HTTP connection.
 
-    The call runs next to a watcher of the connection; when the client disconnects (or a write to it
-    fails, see `client_gone`) the call is cancelled, which the gateway turns into a clean stop of the
-    turn, and `run` raises ClientGone. Domain errors come out as HttpError.
+    A watcher task waits for the client to disconnect; then (or when a write to the client fails,
+    see `client_gone`) the request's task is cancelled, which the gateway turns into a clean stop of
+    the turn, and `run` raises ClientGone. Domain errors come out as HttpError.
+
+    Plain asyncio rather than an anyio task group: the server is asyncio-only (granian embeds in an
+    asyncio loop), and a task group with its cancel scopes cost about a third of the per-request time
+    of `POST /api/chat` as measured here (1 connection: p50 0.60 ms against 0.39 ms, client included).
     """
 
     def __init__(self, gateway: GatewayService, receive: Receive) -> None:
         self._gateway = gateway
         self._receive = receive
-        self._scope: anyio.CancelScope | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._cancelled = False
         self.gone = False
 
     async def client_gone(self) -> None:
         """Called from an emit callback whose write failed: stops the turn at once."""
+        self._stop()
+        await asyncio.sleep(0)
+
+    def _stop(self) -> None:
         self.gone = True
-        if self._scope is not None:
-            self._scope.cancel()
-        await anyio.lowlevel.checkpoint()
+        if self._task is not None and not self._cancelled:
+            self._cancelled = True
+            self._task.cancel()
 
     async def run(self, message: InboundMessage, emit: Emit | None = None) -> Reply | None:
-        reply: Reply | None = None
-        error: Exception | None = None
-        async with anyio.create_task_group() as group:
-            self._scope = group.cancel_scope
-            group.start_soon(self._watch)
-            try:
-                reply = await self._gateway.handle(message, emit)
-            except Exception as exc:
-                error = exc
-            group.cancel_scope.cancel()
-        self._scope = None
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        watcher = asyncio.get_running_loop().create_task(self._watch())
+        try:
+            reply = await self._gateway.handle(message, emit)
+        except asyncio.CancelledError:
+            if not self.gone:
+                raise
+        except RustyClawError as exc:
+            if self.gone:
+                raise ClientGone from exc
+            raise http_error_for(exc) from exc
+        finally:
+            self._task = None
+            watcher.cancel()
+            if self._cancelled:
+                # Our own cancellation ends here, as ClientGone; one from elsewhere stays requested.
+                task.uncancel()
         if self.gone:
             raise ClientGone
-        if isinstance(error, RustyClawError):
-            raise http_error_for(error) from error
-        if error is not None:
-            raise error
         return reply
 
     async def _watch(self) -> None:
         await wait_for_disconnect(self._receive)
-        self.gone = True
-        if self._scope is not None:
-            self._scope.cancel()
+        self._stop()
