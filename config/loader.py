@@ -82,9 +82,7 @@ def parse_file(path: Path) -> dict[str, Any]:
     """The file's top-level mapping; syntax errors name the file and line."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ConfigError(
-            f"{path}: unsupported configuration file type '{suffix}' (use .yaml, .yml, .json or .toml)"
-        )
+        raise ConfigError(f"{path}: unsupported configuration file type '{suffix}' (use .yaml, .yml, .json or .toml)")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

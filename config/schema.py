@@ -133,17 +133,13 @@ class GatewayConfig(Section):
             try:
                 ZoneInfo(value)
             except (ZoneInfoNotFoundError, ValueError) as exc:
-                raise ValueError(
-                    f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
-                ) from exc
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from exc
         return value
 
     @model_validator(mode="after")
     def _auth_beyond_loopback(self) -> GatewayConfig:
         if not self.host.startswith(_LOOPBACK) and not self.auth.token:
-            raise ProblemsError(
-                [("host", f"binding to {self.host!r} (beyond loopback) needs gateway.auth.token")]
-            )
+            raise ProblemsError([("host", f"binding to {self.host!r} (beyond loopback) needs gateway.auth.token")])
         return self
 
 
@@ -268,18 +264,14 @@ class CronScheduleConfig(Section):
     def _exactly_one(self) -> CronScheduleConfig:
         given = [k for k in ("cron", "every", "at") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ProblemsError(
-                [("", f"set exactly one of cron, every, at (got {', '.join(given) or 'none'})")]
-            )
+            raise ProblemsError([("", f"set exactly one of cron, every, at (got {', '.join(given) or 'none'})")])
         if self.at is not None:
             try:
                 datetime.fromisoformat(self.at)
             except ValueError as exc:
                 raise ProblemsError([("at", f"{self.at!r} is not an ISO date-time")]) from exc
         if self.cron is not None and len(self.cron.split()) not in (5, 6):
-            raise ProblemsError(
-                [("cron", f"{self.cron!r} should have 5 fields (minute hour day month weekday)")]
-            )
+            raise ProblemsError([("cron", f"{self.cron!r} should have 5 fields (minute hour day month weekday)")])
         return self
 
 

@@ -34,8 +34,11 @@ def read_env_file(path: Path) -> dict[str, str]:
         if not match:
             raise ConfigError(f"{path}:{number}: expected KEY=VALUE, got {line.split('=', 1)[0][:40]!r}")
         key, value = match.group(1), match.group(2).strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
+        if value[:1] in ("'", '"'):
+            end = value.find(value[0], 1)
+            if end < 0:
+                raise ConfigError(f"{path}:{number}: {key}: the quote is not closed")
+            value = value[1:end]
         elif " #" in value:
             value = value.split(" #", 1)[0].rstrip()
         values[key] = value

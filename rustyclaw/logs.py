@@ -101,7 +101,11 @@ class RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not getattr(record, "_rustyclaw_redacted", False):
             redact = self.redactor
-            record.msg = redact(record.getMessage())
+            try:
+                text = record.getMessage()
+            except Exception:  # a bad format string must not break the caller
+                text = f"{record.msg!r} (log arguments did not fit: {record.args!r})"
+            record.msg = redact(text)
             record.args = None
             if record.exc_info and not record.exc_text:
                 record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -130,7 +130,8 @@ def test_secrets_env_feeds_substitution_without_touching_os_environ(home: Path, 
         "TG_TOKEN='123456:quoted-value'\n"
         'export DISCORD_TOKEN="discord value"\n'
         "PORT=2345  # inline comment\n"
-        "OVERRIDDEN=from-file\n",
+        "OVERRIDDEN=from-file\n"
+        "QUOTED_WITH_COMMENT='a # b' # trailing comment\n",
     )
     path = write(
         tmp_path / "c.yaml",
@@ -138,13 +139,15 @@ def test_secrets_env_feeds_substitution_without_touching_os_environ(home: Path, 
         "channels:\n"
         "  telegram: {enabled: true, botToken: '${TG_TOKEN}'}\n"
         "  discord: {enabled: true, token: '${DISCORD_TOKEN}'}\n"
-        "agents: {systemPrompt: '${OVERRIDDEN}'}\n",
+        "agents: {systemPrompt: '${OVERRIDDEN}'}\n"
+        "tools: {web: {search: {baseUrl: '${QUOTED_WITH_COMMENT}'}}}\n",
     )
     cfg = load_config(path, env={"RUSTYCLAW_HOME": str(home), "OVERRIDDEN": "from-env"}).config
     assert cfg.gateway.port == 2345
     assert cfg.channels.telegram.bot_token == "123456:quoted-value"
     assert cfg.channels.discord.token == "discord value"
     assert cfg.agents.system_prompt == "from-env"  # the real environment wins over secrets.env
+    assert cfg.tools.web.search.base_url == "a # b"
     assert "TG_TOKEN" not in os.environ
 
 
@@ -244,9 +247,7 @@ def test_every_problem_in_one_error(home: Path, tmp_path: Path) -> None:
 
 
 def test_route_must_name_a_known_provider(home: Path, tmp_path: Path) -> None:
-    path = write(
-        tmp_path / "c.yaml", "llm:\n  routes:\n    default: {primary: ollama/x, fallbacks: [vllm/y]}\n"
-    )
+    path = write(tmp_path / "c.yaml", "llm:\n  routes:\n    default: {primary: ollama/x, fallbacks: [vllm/y]}\n")
     message = error_of(path)
     assert "llm.routes.default.fallbacks.0: provider 'vllm'" in message
     assert "known: embedded, ollama" in message
@@ -334,19 +335,12 @@ def test_friendly_messages_for_formats_and_mapping_keys(home: Path, tmp_path: Pa
     assert "agents.list.0.id: got 'bad:id'; should be letters, digits, '-' or '_'" in message
     assert "llm.routes.default.primary: got 'noslash'; should be 'provider/model'" in message
     assert "llm.embedded.enabled: got 'maybe'; should be auto, true or false" in message
-    assert (
-        "sessions.resetByType: key 'dm' is not allowed; input should be 'direct', 'group' or 'thread'"
-        in message
-    )
+    assert "sessions.resetByType: key 'dm' is not allowed; input should be 'direct', 'group' or 'thread'" in message
     assert "sandbox.docker.memory: got 'lots'; should be a size such as 512m or 1g" in message
     assert "cron.jobs.0.schedule.every: got 'soon'; should be a number and a unit" in message
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"), [("auto", "auto"), ("true", True), ("off", False), ("no", False)]
-)
-def test_embedded_enabled_accepts_auto_and_booleans(
-    home: Path, tmp_path: Path, text: str, expected: object
-) -> None:
+@pytest.mark.parametrize(("text", "expected"), [("auto", "auto"), ("true", True), ("off", False), ("no", False)])
+def test_embedded_enabled_accepts_auto_and_booleans(home: Path, tmp_path: Path, text: str, expected: object) -> None:
     path = write(tmp_path / "c.yaml", f"llm: {{embedded: {{enabled: '{text}'}}}}\n")
     assert load_config(path).config.llm.embedded.enabled == expected

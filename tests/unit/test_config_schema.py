@@ -101,11 +101,7 @@ def test_agents_list_and_cron_jobs(home: Path) -> None:
     assert cfg.cron.jobs[0].schedule.every == "30m"
     with pytest.raises(ValueError, match="exactly one of cron, every, at"):
         RustyClawConfig.model_validate(
-            {
-                "cron": {
-                    "jobs": [{"id": "b", "schedule": {"every": "1h", "cron": "0 7 * * *"}, "message": "x"}]
-                }
-            }
+            {"cron": {"jobs": [{"id": "b", "schedule": {"every": "1h", "cron": "0 7 * * *"}, "message": "x"}]}}
         )
     with pytest.raises(ValueError, match="appears twice"):
         RustyClawConfig.model_validate({"agents": {"list": [{"id": "a"}, {"id": "a"}]}})
@@ -123,9 +119,7 @@ def test_channel_enabled_without_credentials_is_refused(home: Path) -> None:
 def test_idle_reset_needs_minutes(home: Path) -> None:
     with pytest.raises(ValueError, match='mode "idle" needs idleMinutes'):
         RustyClawConfig.model_validate({"sessions": {"reset": {"mode": "idle"}}})
-    cfg = RustyClawConfig.model_validate(
-        {"sessions": {"resetByType": {"group": {"mode": "idle", "idleMinutes": 30}}}}
-    )
+    cfg = RustyClawConfig.model_validate({"sessions": {"resetByType": {"group": {"mode": "idle", "idleMinutes": 30}}}})
     assert cfg.sessions.reset_by_type["group"].idle_minutes == 30
 
 

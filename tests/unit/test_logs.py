@@ -55,6 +55,15 @@ def test_tokens_in_message_and_args_never_reach_output(stream: io.StringIO, fmt:
     assert "RuntimeError: failed with ***" in text
 
 
+def test_bad_log_arguments_do_not_raise(stream: io.StringIO) -> None:
+    handler = setup_logging("info", "json", [CONFIGURED], stream=stream)
+    # Straight to our handler: pytest's own capture handler would complain about the record first.
+    record = logging.LogRecord("rustyclaw.test", logging.INFO, __file__, 1, "two %s %s", (CONFIGURED,), None)
+    handler.handle(record)
+    (entry,) = lines(stream)
+    assert "log arguments did not fit" in entry["msg"] and CONFIGURED not in entry["msg"]
+
+
 def test_redactor_patterns() -> None:
     redact = Redactor(["abc", "long-secret-value"])
     assert redact("sk-abcdefghijklmnop used") == "*** used"
