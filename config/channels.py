@@ -25,7 +25,7 @@ class RateLimitConfig(Section):
     per_seconds: float = Field(60.0, gt=0)
 
 
-class ChannelAccess(Section):
+class ChannelAccessConfig(Section):
     """Who may talk to the assistant on a platform; shared by every platform channel."""
 
     enabled: bool = False
@@ -37,7 +37,7 @@ class ChannelAccess(Section):
     rate_limit: RateLimitConfig = section()
 
     @model_validator(mode="after")
-    def _open_needs_wildcard(self) -> ChannelAccess:
+    def _open_needs_wildcard(self) -> ChannelAccessConfig:
         if self.dm_policy == "open" and "*" not in self.allow_from:
             raise ProblemsError(
                 [("dmPolicy", 'dmPolicy "open" requires allowFrom to contain "*" (add allowFrom: ["*"])')]
@@ -51,7 +51,7 @@ class WebChannelConfig(Section):
     enabled: bool = True
 
 
-class TelegramConfig(ChannelAccess):
+class TelegramConfig(ChannelAccessConfig):
     """Telegram Bot API (long polling or webhook)."""
 
     bot_token: SecretStrValue | None = None
@@ -72,7 +72,7 @@ class TelegramConfig(ChannelAccess):
         return self
 
 
-class DiscordConfig(ChannelAccess):
+class DiscordConfig(ChannelAccessConfig):
     """Discord bot."""
 
     token: SecretStrValue | None = None
@@ -85,7 +85,7 @@ class DiscordConfig(ChannelAccess):
         return self
 
 
-class WhatsAppConfig(ChannelAccess):
+class WhatsAppConfig(ChannelAccessConfig):
     """WhatsApp Cloud API (Meta Graph)."""
 
     access_token: SecretStrValue | None = None

@@ -27,7 +27,7 @@ from rustyclaw.config.base import (
     section,
 )
 from rustyclaw.config.channels import (
-    ChannelAccess,
+    ChannelAccessConfig,
     ChannelsConfig,
     DiscordConfig,
     GroupConfig,
@@ -53,7 +53,7 @@ __all__ = [
     "AgentConfig",
     "AgentsConfig",
     "AuthConfig",
-    "ChannelAccess",
+    "ChannelAccessConfig",
     "ChannelsConfig",
     "CronConfig",
     "CronJobConfig",
