@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import os
 import re
-import secrets as _secrets
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -56,7 +56,8 @@ def current_request_id() -> str | None:
 
 def new_request_id() -> str:
     """A short random id (8 hex characters)."""
-    return _secrets.token_hex(4)
+    # os.urandom rather than the secrets module, which pulls in hashlib/OpenSSL (about 4 MB).
+    return os.urandom(4).hex()
 
 
 @contextmanager
