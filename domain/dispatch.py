@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from rustyclaw.domain.errors import InvalidInputError, RustyClawError
+from rustyclaw.domain.events import TurnEvent, TurnStarted
 from rustyclaw.domain.messages import InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import Channel
 from rustyclaw.ports.gateway import GatewayService
@@ -24,12 +25,16 @@ class ChannelDispatcher:
         self._channel = channel
 
     async def __call__(self, message: InboundMessage) -> None:
+        async def on_event(event: TurnEvent) -> None:
+            # Typing shows only once access and commands let the message through to the model.
+            if isinstance(event, TurnStarted):
+                try:
+                    await self._channel.typing(message)
+                except RustyClawError as exc:
+                    log.debug("typing indicator failed: %s", exc)
+
         try:
-            await self._channel.typing(message)
-        except RustyClawError as exc:
-            log.debug("typing indicator failed: %s", exc)
-        try:
-            reply = await self._gateway.handle(message)
+            reply = await self._gateway.handle(message, on_event)
         except InvalidInputError as exc:
             await self._send(message, f"Sorry, I could not take that message: {exc}")
             return

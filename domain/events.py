@@ -9,6 +9,12 @@ import msgspec
 from rustyclaw.domain.messages import Usage
 
 
+class TurnStarted(msgspec.Struct, frozen=True, kw_only=True, tag="started"):
+    """The message passed access and commands: the model is being asked (time to show typing)."""
+
+    session_key: str
+
+
 class ReplyDelta(msgspec.Struct, frozen=True, tag="delta"):
     text: str
 
@@ -33,4 +39,4 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True, tag="reply"):
     command: str | None = None
 
 
-TurnEvent = ReplyDelta | ToolActivity | Reply
+TurnEvent = TurnStarted | ReplyDelta | ToolActivity | Reply

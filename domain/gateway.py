@@ -12,7 +12,7 @@ import msgspec
 from rustyclaw.domain import commands
 from rustyclaw.domain.agent import AgentRunner, TurnOutcome, new_message_id
 from rustyclaw.domain.errors import InvalidInputError, LLMError
-from rustyclaw.domain.events import Reply
+from rustyclaw.domain.events import Reply, TurnStarted
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.session_keys import session_key
@@ -97,13 +97,14 @@ class Gateway:
             raise InvalidInputError("the message is empty")
 
     async def handle(self, message: InboundMessage, emit: Emit | None = None) -> Reply | None:
-        self._validate(message)
+        # Access first: a sender who is not served learns nothing about our limits.
         decision = await self._access.check(message)
         key = self.key_for(message)
         if not decision.allowed:
             if decision.reply is None:
                 return None
             return Reply(text=decision.reply, session_key=key, session_id="", command="access")
+        self._validate(message)
 
         command = commands.parse_command(message.text, self.sessions.settings.reset_triggers)
         if command is not None and command.name in commands.UNLOCKED:
@@ -175,6 +176,8 @@ class Gateway:
             channel=message.channel, sender_id=message.sender_id,
             elevated=entry.elevated_level != "off",
         )
+        if emit is not None:
+            await emit(TurnStarted(session_key=entry.key))
         outcome: TurnOutcome | None = None
         error: str | None = None
         async with self.sessions.running(entry.key) as scope:

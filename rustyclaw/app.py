@@ -9,17 +9,21 @@ from typing import Any
 
 import anyio
 
+from rustyclaw.adapters.channels.supervisor import ChannelSupervisor
 from rustyclaw.adapters.clock import SystemClock
 from rustyclaw.adapters.http.app import create_app
+from rustyclaw.adapters.http.mounts import with_mounts
 from rustyclaw.adapters.http.server import HttpServer
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.storage.factory import open_store
 from rustyclaw.adapters.tokenizer import make_tokenizer
 from rustyclaw.adapters.workspace.files import FolderWorkspace
+from rustyclaw.channels_setup import ChannelSetup
 from rustyclaw.domain.agent import AgentRunner
 from rustyclaw.domain.builtin_tools import SessionStatusTool
 from rustyclaw.domain.context import ContextBuilder
-from rustyclaw.domain.gateway import Gateway
+from rustyclaw.domain.dispatch import ChannelDispatcher
+from rustyclaw.domain.gateway import AccessGate, Gateway
 from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.domain.tools import ToolRegistry
@@ -34,8 +38,12 @@ log = logging.getLogger("rustyclaw.app")
 class Core:
     """The gateway service and what it stands on, without any driving adapter (CLI chat uses it)."""
 
-    def __init__(self, cfg: Any, *, llm: LLMClient | None = None, store: SessionStore | None = None) -> None:
+    def __init__(
+        self, cfg: Any, *, llm: LLMClient | None = None, store: SessionStore | None = None,
+        access: AccessGate | None = None,
+    ) -> None:
         self.cfg = cfg
+        self.access = access
         self.clock = SystemClock()
         self.state_dir = Path(cfg.gateway.state_dir).expanduser()
         self.store = store or open_store(cfg.storage, self.state_dir)
@@ -77,7 +85,7 @@ class Core:
             workspace, base_prompt=agents.system_prompt,
             per_file_chars=agents.bootstrap_max_chars, total_chars=agents.bootstrap_total_max_chars,
         )
-        return Gateway(sessions, runner, prompts, llm, self.clock, agents)
+        return Gateway(sessions, runner, prompts, llm, self.clock, agents, self.access)
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
@@ -95,7 +103,10 @@ class Application:
         llm: LLMClient | None = None, store: SessionStore | None = None,
     ) -> None:
         self.cfg = cfg
-        self.core = Core(cfg, llm=llm, store=store)
+        state_dir = Path(cfg.gateway.state_dir).expanduser()
+        self.channel_setup = ChannelSetup(cfg, state_dir, SystemClock())
+        self.core = Core(cfg, llm=llm, store=store, access=self.channel_setup.access)
+        self.supervisor: ChannelSupervisor | None = None
         self.host = host or cfg.gateway.host
         self.port = cfg.gateway.port if port is None else port
         self.token = secret_value(cfg.gateway.auth.token)
@@ -119,9 +130,13 @@ class Application:
         )
         try:
             gateway = await self.core.start()
-            self.http = HttpServer(create_app(gateway, http_settings), self.host, self.port, self.token)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._watch_signals, tg.cancel_scope)
+            app = with_mounts(create_app(gateway, http_settings), self.channel_setup.mounts)
+            self.http = HttpServer(app, self.host, self.port, self.token)
+            self.supervisor = ChannelSupervisor(
+                self.channel_setup.channels, lambda channel: ChannelDispatcher(gateway, channel)
+            )
+            async with anyio.create_task_group() as tg, self.supervisor:
+                tg.start_soon(self._watch_signals)
                 tg.start_soon(self.core.models.run_embedded)
                 tg.start_soon(self.http.serve, self._on_listening)
                 await self._stop.wait()
@@ -140,7 +155,7 @@ class Application:
             log.warning(self.core.models.notice)
         self.listening.set()
 
-    async def _watch_signals(self, scope: anyio.CancelScope) -> None:
+    async def _watch_signals(self) -> None:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for signum in signals:
                 log.info("received %s; shutting down", signal.Signals(signum).name)

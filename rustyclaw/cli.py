@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rustyclaw import __version__
 
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("path", nargs="?", default="~/.openclaw", help="OpenClaw state folder (default ~/.openclaw)")
     imp.add_argument("--to", dest="target", choices=["sqlite", "json", "postgres"],
                      help="backend to import into (default: storage.backend)")
+    from rustyclaw.cli_pairing import add_pairing_parser
+
+    add_pairing_parser(sub)
     return parser
 
 
@@ -73,6 +77,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rustyclaw.cli_sessions import run_sessions
 
             return run_sessions(args)
+        if args.command == "pairing":
+            from rustyclaw.cli_pairing import run_pairing
+
+            return run_pairing(args, state_dir=_state_dir(args))
         if args.command == "storage":
             from rustyclaw.cli_storage import run_storage
 
@@ -83,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _state_dir(args: argparse.Namespace) -> Path | None:
+    if getattr(args, "state_dir", None):
+        return None  # the pairing command's own --state-dir wins
+    from rustyclaw.config.loader import load_config
+
+    return Path(load_config(getattr(args, "config", None)).config.gateway.state_dir)
 
 
 if __name__ == "__main__":

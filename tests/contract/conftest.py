@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from backends import BACKENDS, Backend, Opener
 
 from rustyclaw.ports.storage import SessionStore
+
+from .backends import BACKENDS, Backend, Opener
 
 
 @pytest.fixture

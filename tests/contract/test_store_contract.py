@@ -7,11 +7,12 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
-from backends import Opener
 
 from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import UNKNOWN_TOKENS, ChatMessage, SessionEntry, ToolCall
 from rustyclaw.ports.storage import SessionStore
+
+from .backends import Opener
 
 pytestmark = pytest.mark.anyio
 

@@ -4,7 +4,7 @@ import anyio
 import pytest
 
 from rustyclaw.domain.errors import InvalidInputError, LLMUnavailableError
-from rustyclaw.domain.events import ReplyDelta, ToolActivity, TurnEvent
+from rustyclaw.domain.events import ReplyDelta, ToolActivity, TurnEvent, TurnStarted
 from rustyclaw.domain.gateway import AccessDecision
 from rustyclaw.domain.messages import InboundMessage, ToolCall
 from rustyclaw.domain.settings import AgentSettings, ResetPolicy, SessionSettings
@@ -252,3 +252,25 @@ async def test_access_gate_can_refuse_with_a_reply_or_silently() -> None:
     assert pairing is not None and pairing.command == "access" and "ABCD2345" in pairing.text
     assert await kit.gateway.handle(inbound("hi", sender_id="muted")) is None
     assert kit.llm.requests == []
+
+
+async def test_turn_started_is_emitted_only_for_model_turns() -> None:
+    kit = await make_gateway([Step(text="a")])
+    events: list[TurnEvent] = []
+
+    async def emit(event: TurnEvent) -> None:
+        events.append(event)
+
+    await kit.gateway.handle(inbound("/status"), emit)
+    assert events == []
+    await kit.gateway.handle(inbound("hi"), emit)
+    assert isinstance(events[0], TurnStarted) and events[0].session_key == "agent:main:main"
+
+
+async def test_access_is_decided_before_size_limits_are_revealed() -> None:
+    class Silent:
+        async def check(self, message: InboundMessage) -> AccessDecision:
+            return AccessDecision(allowed=False)
+
+    kit = await make_gateway(access=Silent(), agent_settings=AgentSettings(max_message_chars=5))
+    assert await kit.gateway.handle(inbound("x" * 50)) is None

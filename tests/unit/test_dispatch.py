@@ -1,0 +1,65 @@
+"""The push-channel dispatcher: typing only for served messages, replies back, bad input answered."""
+
+from __future__ import annotations
+
+import pytest
+
+from rustyclaw.domain.dispatch import ChannelDispatcher
+from rustyclaw.domain.gateway import AccessDecision
+from rustyclaw.domain.messages import InboundMessage, OutboundMessage
+from rustyclaw.domain.settings import AgentSettings
+
+from .fakes import Step
+from .gateway_kit import inbound, make_gateway
+
+pytestmark = pytest.mark.anyio
+
+
+class RecordingChannel:
+    name = "fake"
+    text_limit = 100
+
+    def __init__(self) -> None:
+        self.sent: list[OutboundMessage] = []
+        self.typing_for: list[str] = []
+
+    async def start(self, handler: object) -> None:
+        return None
+
+    async def send(self, message: OutboundMessage) -> None:
+        self.sent.append(message)
+
+    async def typing(self, message: InboundMessage) -> None:
+        self.typing_for.append(message.text)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class OnlyAlice:
+    async def check(self, message: InboundMessage) -> AccessDecision:
+        return AccessDecision(allowed=message.sender_id == "alice")
+
+
+async def test_served_message_shows_typing_and_gets_the_reply_in_its_chat() -> None:
+    kit = await make_gateway([Step(text="hello")], access=OnlyAlice())
+    channel = RecordingChannel()
+    dispatch = ChannelDispatcher(kit.gateway, channel)
+    await dispatch(inbound("hi", sender_id="alice", peer_id="chat9", message_id="m1", channel="fake"))
+    assert channel.typing_for == ["hi"]
+    assert [(m.peer_id, m.text, m.reply_to) for m in channel.sent] == [("chat9", "hello", "m1")]
+
+
+async def test_ignored_sender_gets_neither_typing_nor_reply() -> None:
+    kit = await make_gateway([Step(text="hello")], access=OnlyAlice())
+    channel = RecordingChannel()
+    await ChannelDispatcher(kit.gateway, channel)(inbound("hi", sender_id="mallory", channel="fake"))
+    assert channel.typing_for == [] and channel.sent == []
+
+
+async def test_bad_input_is_answered_in_the_chat() -> None:
+    kit = await make_gateway(agent_settings=AgentSettings(max_message_chars=3))
+    channel = RecordingChannel()
+    await ChannelDispatcher(kit.gateway, channel)(inbound("too long", channel="fake"))
+    assert len(channel.sent) == 1 and "limit is 3" in channel.sent[0].text
+    assert channel.typing_for == []
