@@ -334,8 +334,11 @@ class DockerSandbox:
             with contextlib.suppress(OSError):
                 raw.shutdown(socket.SHUT_RDWR)
             await anyio.to_thread.run_sync(finished.wait, self._kill_grace)
+        # The upgraded connection is never reused: close the file object and the socket under it.
         with contextlib.suppress(OSError):
             stream.close()
+        with contextlib.suppress(OSError):
+            raw.close()
 
     async def _exit_code(self, exec_id: str, timed_out: bool) -> int:
         client = await self._engine.get()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,10 +64,20 @@ def translate(exc: BaseException, url: str, image: str | None = None) -> Sandbox
     return SandboxError(f"container engine call failed: {exc!r}")
 
 
+_NOT_RUNNING = ("not running", "state improper", "is paused", "no such container")
+
+
 def is_missing(exc: BaseException) -> bool:
-    """True for a 404 or 409 on a container: it is gone or no longer running."""
+    """True when the engine says a container is gone or no longer running.
+
+    Docker answers 404/409; podman answers 500 "container state improper" for an exec in a
+    stopped container.
+    """
     docker_errors = import_docker().errors
-    return isinstance(exc, docker_errors.APIError) and exc.status_code in (404, 409)
+    if not isinstance(exc, docker_errors.APIError):
+        return False
+    text = str(exc.explanation or exc).lower()
+    return exc.status_code in (404, 409) or any(marker in text for marker in _NOT_RUNNING)
 
 
 class EngineClient:
@@ -83,6 +94,8 @@ class EngineClient:
             return self._client
         async with self._lock:
             if self._client is None:
+                if not await self._socket_answers():
+                    raise SandboxUnavailableError(unavailable_message(self.url))
                 docker_mod = import_docker()
 
                 def connect() -> docker.DockerClient:
@@ -109,7 +122,26 @@ class EngineClient:
         except Exception as exc:
             raise translate(exc, self.url, image) from exc
 
+    async def _socket_answers(self) -> bool:
+        """For unix sockets, a plain connect first: the SDK leaks its socket when the connect fails."""
+        if not self.url.startswith("unix://"):
+            return True
+        path = self.url[len("unix://") :]
+
+        def connect() -> bool:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+                probe.settimeout(2.0)
+                try:
+                    probe.connect(path)
+                except OSError:
+                    return False
+            return True
+
+        return await anyio.to_thread.run_sync(connect)
+
     async def ping(self) -> bool:
+        if not await self._socket_answers():
+            return False
         try:
             client = await self.get()
             return bool(await self.call(client.ping))

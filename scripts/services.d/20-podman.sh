@@ -41,6 +41,8 @@ echo "unix://$RC_PODMAN_SOCKET" >/run/rustyclaw-podman/docker_host
 
 have_image() { rc_podman image exists "$1"; }
 
+# Keep both recipes in step with adapters/sandbox/image.py (the same images built through the API).
+
 build_busybox() {
   local tmp
   tmp="$(mktemp -d)"
@@ -63,9 +65,11 @@ build_python() {
   local tar="$RC_IMAGE_CACHE/bookworm-minbase-python3.tar"
   if [ ! -s "$tar" ]; then
     command -v mmdebstrap >/dev/null || { log "mmdebstrap missing: run scripts/install.d/20-podman.sh" >&2; exit 1; }
-    # Uses the machine's apt sources (no mirror given); the hook adds the unprivileged user and
-    # the mount points the sandbox uses.
+    # Uses the machine's apt sources (no mirror given); the hooks add the unprivileged user and
+    # the mount points the sandbox uses. Keep in step with adapters/sandbox/image.py.
     mmdebstrap --quiet --format=tar --variant=minbase --include=python3-minimal \
+      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+      --dpkgopt='path-exclude=/usr/share/info/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
       --customize-hook='chroot "$1" useradd -u 1000 -U -d /tmp -s /bin/sh sandbox' \
       --customize-hook='mkdir -p "$1/workspace"' \
       --customize-hook='rm -rf "$1"/var/cache/apt/* "$1"/var/lib/apt/lists/*' \
