@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from rustyclaw.adapters.storage.jsonfile import JsonFileStore
 from rustyclaw.adapters.storage.memory import MemoryData, MemoryStore
 from rustyclaw.adapters.storage.sqlite import SQLiteStore
 from rustyclaw.ports.storage import SessionStore
@@ -52,4 +53,5 @@ async def memory_backend(tmp_path: Path) -> AsyncIterator[Opener]:
 BACKENDS: list[object] = [
     pytest.param(memory_backend, id="memory"),
     pytest.param(directory_backend(lambda path: SQLiteStore(path / "rustyclaw.db")), id="sqlite"),
+    pytest.param(directory_backend(lambda path: JsonFileStore(path)), id="json"),
 ]
