@@ -151,6 +151,8 @@ class DockerSandbox:
                 self._scopes.pop(key, None)
             if await self._remove_container(container_id):
                 removed += 1
+        # Forget the locks of scopes that have no container and nobody waiting.
+        self._locks = {k: lock for k, lock in self._locks.items() if k in self._scopes or lock.locked()}
         return removed
 
     # -- containers --------------------------------------------------------------------------
@@ -264,7 +266,10 @@ class DockerSandbox:
                     ) from None
                 continue
             except BaseException:
-                self._drop_if_killed(scope_key, scope)
+                if scope.container_id in self._killed:
+                    self._drop_if_killed(scope_key, scope)
+                    with anyio.CancelScope(shield=True):
+                        await self._remove_container(scope.container_id)
                 raise
             finally:
                 scope.in_use -= 1

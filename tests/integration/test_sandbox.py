@@ -228,10 +228,13 @@ async def test_cancelling_a_run_kills_its_container(
     docker_sandbox: DockerSandbox, sandbox_spec: SandboxSpec, sandbox_engine_url: str
 ) -> None:
     await docker_sandbox.run("k", "true", sandbox_spec)
-    with anyio.move_on_after(1.0):
+    [before] = await _containers(docker_sandbox, sandbox_engine_url)
+    assert before["State"] == "running"
+    with anyio.move_on_after(1.0) as waited:
         await docker_sandbox.run("k", "sleep 60", sandbox_spec)
-    states = [c["State"] for c in await _containers(docker_sandbox, sandbox_engine_url)]
-    assert states and all(state != "running" for state in states)
+    assert waited.cancelled_caught
+    # The container with the sleeping command is gone; the scope answers from a new one.
+    assert before["Id"] not in [c["Id"] for c in await _containers(docker_sandbox, sandbox_engine_url)]
     after = await docker_sandbox.run("k", "echo alive", sandbox_spec)
     assert after.stdout == "alive\n"
 
