@@ -112,9 +112,7 @@ class DockerSandbox:
             stdout=outcome.stdout.text(),
             stderr=stderr,
             timed_out=outcome.timed_out,
-            oom_killed=(
-                outcome.exit_code == SIGKILL_EXIT and not outcome.timed_out and not outcome.killed_by_other
-            ),
+            oom_killed=(outcome.exit_code == SIGKILL_EXIT and not outcome.timed_out and not outcome.killed_by_other),
             stdout_truncated=outcome.stdout.truncated,
             stderr_truncated=outcome.stderr.truncated,
             duration=time.monotonic() - started,
@@ -177,9 +175,7 @@ class DockerSandbox:
                 outcome = await self._exec(container_id, ["sh", "-c", spec.setup_command], spec)
                 if outcome.exit_code != 0 or outcome.timed_out:
                     how = "timed out" if outcome.timed_out else f"exit {outcome.exit_code}"
-                    raise SandboxError(
-                        f"sandbox setupCommand failed ({how}): {outcome.stderr.text()[-500:].strip()}"
-                    )
+                    raise SandboxError(f"sandbox setupCommand failed ({how}): {outcome.stderr.text()[-500:].strip()}")
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._remove_container(container_id)
@@ -261,9 +257,7 @@ class DockerSandbox:
                 if self._scopes.get(scope_key) is scope:
                     del self._scopes[scope_key]
                 if attempt:
-                    raise SandboxError(
-                        f"the sandbox container for {scope_key!r} stopped twice in a row"
-                    ) from None
+                    raise SandboxError(f"the sandbox container for {scope_key!r} stopped twice in a row") from None
                 continue
             except BaseException:
                 if scope.container_id in self._killed:

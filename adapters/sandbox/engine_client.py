@@ -139,9 +139,35 @@ class EngineClient:
 
         return await anyio.to_thread.run_sync(connect)
 
-    async def ping(self) -> bool:
-        if not await self._socket_answers():
+    def _plain_ping(self) -> bool | None:
+        """GET /_ping with the standard library (no SDK import, so no memory cost while idle).
+
+        None when the URL needs the SDK (TLS, ssh).
+        """
+        target: str | tuple[str, int]
+        if self.url.startswith("unix://"):
+            family, target = socket.AF_UNIX, self.url[len("unix://") :]
+        elif self.url.startswith(("tcp://", "http://")):
+            host, _, port = self.url.split("://", 1)[1].rstrip("/").rpartition(":")
+            if not host or not port.isdigit():
+                return None
+            family, target = socket.AF_INET6 if ":" in host else socket.AF_INET, (host.strip("[]"), int(port))
+        else:
+            return None
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as conn:
+                conn.settimeout(3.0)
+                conn.connect(target)
+                conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                status = conn.recv(64).split(b"\r\n", 1)[0]
+        except OSError:
             return False
+        return status.startswith(b"HTTP/") and b" 200" in status
+
+    async def ping(self) -> bool:
+        plain = await anyio.to_thread.run_sync(self._plain_ping)
+        if plain is not None:
+            return plain
         try:
             client = await self.get()
             return bool(await self.call(client.ping))

@@ -181,9 +181,7 @@ async def build_image(
         api = client.api
         if kind == "busybox":
             data = await anyio.to_thread.run_sync(busybox_rootfs)
-            response = await engine.call(
-                api.import_image_from_data, data, repository=tag, changes=_CHANGES[kind]
-            )
+            response = await engine.call(api.import_image_from_data, data, repository=tag, changes=_CHANGES[kind])
         else:
             rootfs = await debian_rootfs(cache_dir, suite, rebuild=rebuild)
             response = await engine.call(

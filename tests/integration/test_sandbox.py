@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -344,3 +345,15 @@ def test_engine_url_defaults() -> None:
         else "unix:///var/run/docker.sock"
     )
     assert resolve_base_url(None, {}) == expected
+
+
+async def test_pinging_does_not_load_the_sdk(sandbox_engine_url: str) -> None:
+    # The docker SDK and requests cost ~14 MB of RSS; a health check must not pull them in.
+    code = (
+        "import sys, anyio\n"
+        "from rustyclaw.adapters.sandbox.docker_engine import DockerSandbox\n"
+        f"assert anyio.run(DockerSandbox({sandbox_engine_url!r}).available) is True\n"
+        "print(sorted(m for m in ('docker', 'requests', 'urllib3') if m in sys.modules))\n"
+    )
+    result = await anyio.run_process([sys.executable, "-c", code], check=True)
+    assert result.stdout.decode().strip() == "[]"
