@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -53,7 +53,6 @@ class _ExecOutcome:
     stderr: CappedBuffer
     timed_out: bool
     killed_by_other: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _ContainerGoneError(Exception):

@@ -357,3 +357,18 @@ async def test_pinging_does_not_load_the_sdk(sandbox_engine_url: str) -> None:
     )
     result = await anyio.run_process([sys.executable, "-c", code], check=True)
     assert result.stdout.decode().strip() == "[]"
+
+
+async def test_background_pruning_removes_idle_containers(
+    docker_sandbox: DockerSandbox, sandbox_spec: SandboxSpec, sandbox_engine_url: str
+) -> None:
+    from rustyclaw.adapters.sandbox.idle import prune_idle_forever
+
+    await docker_sandbox.run("idle", "true", sandbox_spec)
+    assert len(await _containers(docker_sandbox, sandbox_engine_url)) == 1
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(prune_idle_forever, docker_sandbox, 0.0, 0.2)
+        with anyio.fail_after(20):
+            while await _containers(docker_sandbox, sandbox_engine_url):
+                await anyio.sleep(0.1)
+        tg.cancel_scope.cancel()
