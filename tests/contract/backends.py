@@ -26,8 +26,10 @@ import pytest
 
 from rustyclaw.adapters.storage.jsonfile import JsonFileStore
 from rustyclaw.adapters.storage.memory import MemoryData, MemoryStore
+from rustyclaw.adapters.storage.postgres import PostgresStore
 from rustyclaw.adapters.storage.sqlite import SQLiteStore
 from rustyclaw.ports.storage import SessionStore
+from tests.fixtures.postgres_schema import temporary_schema
 
 Opener = Callable[[], SessionStore]
 Backend = Callable[[Path], AbstractAsyncContextManager[Opener]]
@@ -50,8 +52,15 @@ async def memory_backend(tmp_path: Path) -> AsyncIterator[Opener]:
     yield lambda: MemoryStore(data)
 
 
+@asynccontextmanager
+async def postgres_backend(tmp_path: Path) -> AsyncIterator[Opener]:
+    async with temporary_schema("contract") as dsn:
+        yield lambda: PostgresStore(dsn, min_size=1, max_size=4)
+
+
 BACKENDS: list[object] = [
     pytest.param(memory_backend, id="memory"),
     pytest.param(directory_backend(lambda path: SQLiteStore(path / "rustyclaw.db")), id="sqlite"),
     pytest.param(directory_backend(lambda path: JsonFileStore(path)), id="json"),
+    pytest.param(postgres_backend, id="postgres", marks=pytest.mark.postgres),
 ]

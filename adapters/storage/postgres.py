@@ -1,0 +1,342 @@
+"""PostgreSQL session store: psycopg 3 async, a connection pool, prepared statements, advisory
+turn locks. Needs the `postgres` extra (psycopg[binary,pool])."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import msgspec
+
+from rustyclaw.adapters.storage.codec import decode_meta, decode_tool_calls, encode_meta, encode_tool_calls
+from rustyclaw.adapters.storage.locks import KeyedLocks
+from rustyclaw.adapters.storage.migrations import discover, migrate
+from rustyclaw.adapters.storage.pg_locks import AdvisoryLocks, lock_id
+from rustyclaw.adapters.storage.postgres_schema import (
+    MIGRATION_LOCK_ID,
+    PostgresMigrationTarget,
+    describe_dsn,
+    is_connection_error,
+    translate_error,
+)
+from rustyclaw.adapters.storage.rules import entry_after_reset, prepare_batch
+from rustyclaw.domain.errors import MissingExtraError, StorageError
+from rustyclaw.domain.messages import ChatMessage, SessionEntry
+from rustyclaw.ports.storage import SessionStore
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+    Conn = psycopg.AsyncConnection[tuple[Any, ...]]
+
+T = TypeVar("T")
+log = logging.getLogger("rustyclaw.storage.postgres")
+
+_SESSION_COLUMNS: tuple[str, ...] = SessionEntry.__struct_fields__
+_SESSION_META_AT = _SESSION_COLUMNS.index("meta")
+_MESSAGE_COLUMNS = (
+    "role", "content", "tool_calls", "tool_call_id", "name",
+    "id", "created_at", "tokens", "inbound_id", "meta",
+)  # fmt: skip
+_MESSAGE_TYPES = ("text", "text", "text", "text", "text", "text", "float8", "int4", "text", "text")
+
+_SELECT_SESSIONS = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
+_UPSERT_SESSION = (
+    f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
+    f"VALUES ({', '.join('%s' for _ in _SESSION_COLUMNS)}) "
+    "ON CONFLICT (key) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in _SESSION_COLUMNS if column != "key")
+)
+_SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = %s ORDER BY seq"
+_HAS_INBOUND = "SELECT 1 FROM messages WHERE session_id = %s AND inbound_id = %s LIMIT 1"
+# One statement text for every batch size (so one prepared statement): the batch travels as one
+# array per column. Rows go in in array order, so seq follows the batch. A conflict on either
+# unique index (message id: a retried append; inbound id: a repeated delivery) skips the row.
+_INSERT_MESSAGES = (
+    f"INSERT INTO messages (session_id, {', '.join(_MESSAGE_COLUMNS)}) "
+    f"SELECT %s, {', '.join(_MESSAGE_COLUMNS)} FROM unnest("
+    + ", ".join(f"%s::{kind}[]" for kind in _MESSAGE_TYPES)
+    + f") WITH ORDINALITY AS batch ({', '.join(_MESSAGE_COLUMNS)}, ord) ORDER BY ord "
+    "ON CONFLICT DO NOTHING RETURNING id"
+)
+_STORED_IDS = "SELECT id FROM messages WHERE session_id = %s AND id = ANY(%s::text[])"
+
+# A dropped connection is retried this many times (on a fresh connection from the pool).
+_ATTEMPTS = 3
+_RETRY_PAUSE = 0.05
+
+
+class PostgresStore:
+    """SessionStore in PostgreSQL (the tables of migrations/postgres/, in the DSN's schema).
+
+    Statements are prepared by psycopg on a connection from their second execution
+    (`prepare_threshold=1`); every hot-path statement has one fixed text, appends included.
+
+    Durability: each call is one autocommit statement (reset: one transaction), committed before
+    the call returns. A connection that drops mid-call is retried on another one; appends are
+    idempotent (unique message ids per session, ON CONFLICT DO NOTHING), so a retry after a
+    commit whose answer was lost stores nothing twice and reports the batch as stored.
+
+    Turn locks: an in-process lock per key plus a session-level advisory lock on a hash of the
+    schema and the key (adapters/storage/pg_locks.py), so two gateways on one database never
+    run two turns of one session at once.
+
+    Errors: an unreachable server is StorageUnavailableError naming host, port and database
+    (never the password); a schema newer than this code is SchemaVersionError.
+    """
+
+    def __init__(self, dsn: str, min_size: int = 1, max_size: int = 10, *, connect_timeout: float = 5.0) -> None:
+        if max_size < 1 or min_size < 0 or min_size > max_size:
+            raise StorageError(
+                "PostgreSQL pool sizes must satisfy 0 <= min_size <= max_size and max_size >= 1; "
+                f"got min_size={min_size}, max_size={max_size}"
+            )
+        self._dsn = dsn
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self._where = describe_dsn(dsn)
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._locks: AdvisoryLocks | None = None
+        self._turn_locks = KeyedLocks()
+        self.schema = ""
+
+    @property
+    def where(self) -> str:
+        return self._where
+
+    async def start(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            import psycopg
+            from psycopg_pool import AsyncConnectionPool
+        except ImportError as exc:
+            raise MissingExtraError("psycopg", "postgres", "the PostgreSQL session store") from exc
+        kwargs: dict[str, Any] = {"connect_timeout": max(1, round(self._connect_timeout))}
+        try:
+            conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, prepare_threshold=None, **kwargs)
+        except Exception as exc:
+            raise translate_error(exc, "connect to", self._dsn) from exc
+        try:
+            await self._migrate(conn)
+            cursor = await conn.execute("SELECT current_schema()")
+            row = await cursor.fetchone()
+            self.schema = str(row[0]) if row and row[0] else ""
+        except Exception as exc:
+            raise translate_error(exc, "prepare", self._dsn) from exc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
+            self._dsn,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            kwargs={"autocommit": True, "prepare_threshold": 1, **kwargs},
+            open=False,
+            name="rustyclaw-sessions",
+            timeout=self._connect_timeout * 2,
+        )
+        try:
+            await pool.open(wait=self._min_size > 0, timeout=self._connect_timeout * 2)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await pool.close()
+            if isinstance(exc, Exception):
+                raise translate_error(exc, "open a connection pool to", self._dsn) from exc
+            raise
+        self._pool = pool
+        self._locks = AdvisoryLocks(self._dsn, self.schema, kwargs)
+
+    async def _migrate(self, conn: Conn) -> None:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
+        try:
+            await migrate(PostgresMigrationTarget(conn, self._dsn), discover("postgres"), self._where)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+
+    async def aclose(self) -> None:
+        pool, self._pool = self._pool, None
+        locks, self._locks = self._locks, None
+        with anyio.CancelScope(shield=True):
+            if locks is not None:
+                await locks.aclose()
+            if pool is not None:
+                await pool.close()
+
+    # -- index ------------------------------------------------------------------------------------
+
+    async def get_session(self, key: str) -> SessionEntry | None:
+        rows = await self._fetch("read a session from", f"{_SELECT_SESSIONS} WHERE key = %s", (key,))
+        return self._entry(rows[0]) if rows else None
+
+    async def put_session(self, entry: SessionEntry) -> None:
+        await self._run("save a session in", lambda conn: conn.execute(_UPSERT_SESSION, self._entry_params(entry)))
+
+    async def list_sessions(self, agent_id: str | None = None) -> list[SessionEntry]:
+        if agent_id is None:
+            rows = await self._fetch("list sessions in", f"{_SELECT_SESSIONS} ORDER BY key", ())
+        else:
+            rows = await self._fetch(
+                "list sessions in", f"{_SELECT_SESSIONS} WHERE agent_id = %s ORDER BY key", (agent_id,)
+            )
+        return [self._entry(row) for row in rows]
+
+    async def reset_session(self, key: str, new_session_id: str, now: float) -> SessionEntry:
+        attempt = 0
+
+        async def reset(conn: Conn) -> SessionEntry:
+            nonlocal attempt
+            attempt += 1
+            async with conn.transaction():
+                cursor = await conn.execute(f"{_SELECT_SESSIONS} WHERE key = %s FOR UPDATE", (key,))
+                row = await cursor.fetchone()
+                if row is None:
+                    raise StorageError(f"cannot reset session {key!r}: it is not in {self._where}")
+                current = self._entry(row)
+                if attempt > 1 and current.session_id == new_session_id:
+                    return current  # an earlier attempt committed; its answer was lost
+                fresh = entry_after_reset(current, new_session_id, now)
+                # The sessions_transcript trigger archives the old transcript in this statement.
+                await conn.execute(_UPSERT_SESSION, self._entry_params(fresh))
+                return fresh
+
+        return await self._run("reset a session in", reset)
+
+    # -- transcripts --------------------------------------------------------------------------------
+
+    async def append_messages(self, entry: SessionEntry, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+        batch = prepare_batch(messages)
+        if not batch:
+            return []
+        session_id = entry.session_id
+        where = f"session {session_id!r} of {self._where}"
+        columns: list[list[Any]] = [[] for _ in _MESSAGE_COLUMNS]
+        for message in batch:
+            for column, value in zip(columns, self._message_values(message, where), strict=True):
+                column.append(value)
+        params = (session_id, *columns)
+        ids = [m.id for m in batch]
+        attempt = 0
+
+        async def insert(conn: Conn) -> set[str]:
+            nonlocal attempt
+            attempt += 1
+            cursor = await conn.execute(_INSERT_MESSAGES, params)
+            inserted = {row[0] for row in await cursor.fetchall()}
+            if attempt == 1:
+                return inserted
+            # A retry: rows an earlier attempt committed are ours too.
+            cursor = await conn.execute(_STORED_IDS, (session_id, ids))
+            return {row[0] for row in await cursor.fetchall()}
+
+        stored = await self._run("append messages to", insert)
+        if len(stored) == len(batch):
+            return batch
+        return [m for m in batch if m.id in stored]
+
+    async def load_messages(self, entry: SessionEntry) -> list[ChatMessage]:
+        rows = await self._fetch("load messages from", _SELECT_MESSAGES, (entry.session_id,))
+        where = f"session {entry.session_id!r} of {self._where}"
+        return [self._message(row, where) for row in rows]
+
+    async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
+        rows = await self._fetch("look up an inbound message in", _HAS_INBOUND, (entry.session_id, inbound_id))
+        return bool(rows)
+
+    def turn_lock(self, key: str) -> AbstractAsyncContextManager[None]:
+        return self._turn(key)
+
+    @asynccontextmanager
+    async def _turn(self, key: str) -> AsyncIterator[None]:
+        async with self._turn_locks.hold(key):
+            locks = self._locks
+            if locks is None:
+                raise StorageError(f"PostgreSQL store {self._where} is not open (call start() first; or it was closed)")
+            async with locks.hold(key):
+                yield
+
+    def advisory_lock_id(self, key: str) -> int:
+        """The advisory lock id `turn_lock(key)` takes (for operators and tests)."""
+        return lock_id(self.schema, key)
+
+    # -- plumbing -------------------------------------------------------------------------------
+
+    def _open_pool(self) -> AsyncConnectionPool[Conn]:
+        if self._pool is None:
+            raise StorageError(f"PostgreSQL store {self._where} is not open (call start() first; or it was closed)")
+        return self._pool
+
+    async def _run(self, action: str, work: Callable[[Conn], Awaitable[T]]) -> T:
+        """`work` on a pooled connection, again on another one if the connection drops."""
+        pool = self._open_pool()
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                async with pool.connection() as conn:
+                    return await work(conn)
+            except StorageError:
+                raise
+            except Exception as exc:
+                if attempt < _ATTEMPTS and is_connection_error(exc):
+                    log.warning("%s: connection lost while trying to %s; retrying (%s)", self._where, action, exc)
+                    await anyio.sleep(_RETRY_PAUSE * attempt)
+                    continue
+                raise translate_error(exc, action, self._dsn) from exc
+        raise AssertionError("unreachable")
+
+    async def _fetch(self, action: str, sql: str, params: Sequence[Any]) -> list[Any]:
+        async def fetch(conn: Conn) -> list[Any]:
+            cursor = await conn.execute(sql, params)
+            return await cursor.fetchall()
+
+        return await self._run(action, fetch)
+
+    def _entry_params(self, entry: SessionEntry) -> list[Any]:
+        values = list(msgspec.structs.astuple(entry))
+        values[_SESSION_META_AT] = encode_meta(entry.meta, f"session {entry.key!r}")
+        return values
+
+    def _entry(self, row: Sequence[Any]) -> SessionEntry:
+        values = dict(zip(_SESSION_COLUMNS, row, strict=True))
+        values["meta"] = decode_meta(values["meta"], f"session {values['key']!r} of {self._where}")
+        return SessionEntry(**values)
+
+    @staticmethod
+    def _message_values(m: ChatMessage, where: str) -> tuple[Any, ...]:
+        return (
+            m.role,
+            m.content,
+            encode_tool_calls(m.tool_calls),
+            m.tool_call_id,
+            m.name,
+            m.id,
+            m.created_at,
+            m.tokens,
+            m.inbound_id,
+            encode_meta(m.meta, f"message {m.id!r} in {where}"),
+        )
+
+    @staticmethod
+    def _message(row: Sequence[Any], where: str) -> ChatMessage:
+        role, content, tool_calls, tool_call_id, name, id_, created_at, tokens, inbound_id, meta = row
+        return ChatMessage(
+            role=role,
+            content=content,
+            tool_calls=decode_tool_calls(tool_calls, f"message {id_!r} in {where}") if tool_calls else (),
+            tool_call_id=tool_call_id,
+            name=name,
+            id=id_,
+            created_at=created_at,
+            tokens=tokens,
+            inbound_id=inbound_id,
+            meta=decode_meta(meta, f"message {id_!r} in {where}") if meta else {},
+        )
+
+
+if TYPE_CHECKING:
+    _conforms: type[SessionStore] = PostgresStore
