@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.llm_servers"]
+pytest_plugins = [
+    "tests.fixtures.llm_servers",
+    "tests.fixtures.sandbox",
+]
 
 
 @pytest.fixture
