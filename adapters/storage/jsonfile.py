@@ -80,14 +80,20 @@ class JsonFileStore:
     the whole turn as well as an in-process lock.
 
     Damage: see adapters/storage/jsonl.py; repaired interrupted writes are listed in `damage`.
+
+    `read_only=True` (importing another installation's folder) never writes: it creates no
+    folder or lock file, repairs nothing (damage is still reported) and refuses every change.
     """
 
-    def __init__(self, root: str | Path, fsync: str = "batch", *, cwd: str | None = None) -> None:
+    def __init__(
+        self, root: str | Path, fsync: str = "batch", *, cwd: str | None = None, read_only: bool = False
+    ) -> None:
         if fsync not in jsonl.FSYNC_POLICIES:
             raise StorageError(f"storage.json.fsync must be one of always, batch, never; not {fsync!r}")
         self._root = Path(root).expanduser()
         self._policy = cast(jsonl.FsyncPolicy, fsync)
         self._cwd = cwd
+        self._read_only = read_only
         self._open = False
         self._indexes: dict[str, _Index] = {}
         self._transcripts: dict[Path, jsonl.TranscriptState] = {}
@@ -107,6 +113,11 @@ class JsonFileStore:
         return self._root / "agents" / _safe(agent_id, "agent id") / "sessions"
 
     async def start(self) -> None:
+        if self._read_only:
+            if not (self._root / "agents").is_dir():
+                raise StorageUnavailableError(f"no OpenClaw-style session folder at {self._root / 'agents'}")
+            self._open = True
+            return
         try:
             (self._root / "agents").mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -134,7 +145,7 @@ class JsonFileStore:
         return None
 
     async def put_session(self, entry: SessionEntry) -> None:
-        self._check_open()
+        self._check_open(writing=True)
         folder = self.sessions_dir(entry.agent_id)
         session_file = str(folder / f"{_safe(entry.session_id, 'session id')}.jsonl")
 
@@ -156,7 +167,7 @@ class JsonFileStore:
         return entries
 
     async def reset_session(self, key: str, new_session_id: str, now: float) -> SessionEntry:
-        self._check_open()
+        self._check_open(writing=True)
         current = await self.get_session(key)
         if current is None:
             raise StorageError(f"cannot reset session {key!r}: it is not in {self._root}")
@@ -183,7 +194,7 @@ class JsonFileStore:
     # -- transcripts --------------------------------------------------------------------------------
 
     async def append_messages(self, entry: SessionEntry, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        self._check_open()
+        self._check_open(writing=True)
         if not messages:
             return []
         folder = self.sessions_dir(entry.agent_id)
@@ -212,7 +223,8 @@ class JsonFileStore:
             if not path.exists():
                 return []
             try:
-                messages, damage = await self._with_transcript(path, "read", _load_work(path), create=False)
+                work = _load_work(path, repair=not self._read_only)
+                messages, damage = await self._with_transcript(path, "read", work, create=False)
             except FileNotFoundError:
                 continue  # archived by another process between the look-up and the open
             self._note(damage)
@@ -226,7 +238,7 @@ class JsonFileStore:
             return False
 
         def work(fd: int, state: jsonl.TranscriptState) -> tuple[bool, jsonl.DamageReport | None]:
-            _, damage = jsonl.refresh(fd, path, state)
+            _, damage = jsonl.refresh(fd, path, state, not self._read_only)
             return inbound_id in state.inbound, damage
 
         try:
@@ -245,14 +257,20 @@ class JsonFileStore:
         agent = agent_of_key(key) or "main"
         digest = hashlib.sha256(key.encode()).hexdigest()[:32]
         lock_path = self.sessions_dir(agent) / ".locks" / f"turn-{digest}.lock"
-        async with self._turn_locks.hold(key), held_file_lock(lock_path):
-            yield
+        async with self._turn_locks.hold(key):
+            if self._read_only:
+                yield
+                return
+            async with held_file_lock(lock_path):
+                yield
 
     # -- plumbing -------------------------------------------------------------------------------
 
-    def _check_open(self) -> None:
+    def _check_open(self, writing: bool = False) -> None:
         if not self._open:
             raise StorageError(f"JSON store {self._root} is not open (call start() first; or it was closed)")
+        if writing and self._read_only:
+            raise StorageError(f"JSON store {self._root} was opened read-only")
 
     def _note(self, damage: jsonl.DamageReport | None) -> None:
         if damage is not None:
@@ -362,7 +380,8 @@ class JsonFileStore:
         create: bool,
     ) -> T:
         async with self._file_locks.hold(str(path)):
-            flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+            mode = os.O_RDONLY if self._read_only else os.O_RDWR | os.O_APPEND
+            flags = mode | os.O_CLOEXEC | (os.O_CREAT if create else 0)
             try:
                 if create:
                     path.parent.mkdir(parents=True, exist_ok=True)
@@ -416,10 +435,10 @@ class JsonFileStore:
 
 
 def _load_work(
-    path: Path,
+    path: Path, repair: bool
 ) -> Callable[[int, jsonl.TranscriptState], tuple[list[ChatMessage], jsonl.DamageReport | None]]:
     def work(fd: int, state: jsonl.TranscriptState) -> tuple[list[ChatMessage], jsonl.DamageReport | None]:
-        entries, damage = jsonl.read_all(fd, path, state)
+        entries, damage = jsonl.read_all(fd, path, state, repair)
         return jsonl.messages_of(entries, path), damage
 
     return work

@@ -114,11 +114,14 @@ def _entry(line: bytes, number: int, where: Path) -> dict[str, Any]:
     return value
 
 
-def refresh(fd: int, path: Path, state: TranscriptState) -> tuple[list[dict[str, Any]], DamageReport | None]:
+def refresh(
+    fd: int, path: Path, state: TranscriptState, repair: bool = True
+) -> tuple[list[dict[str, Any]], DamageReport | None]:
     """Bring `state` up to date with the file; return the entries it had not seen yet.
 
     A changed inode or a shrunken file (another process reset or repaired it) means a full
     re-read; a grown file means reading only the new bytes. Must hold the file's flock.
+    Without `repair` (a read-only store) an interrupted write is reported but left in place.
     """
     info = os.fstat(fd)
     if info.st_ino != state.ino or info.st_size < state.end:
@@ -129,9 +132,17 @@ def refresh(fd: int, path: Path, state: TranscriptState) -> tuple[list[dict[str,
     data = os.pread(fd, info.st_size - state.end, state.end)
     scan = _scan(data, state.end, state.lines, path)
     damage = None
-    if scan.torn:
+    if scan.torn and not repair:
+        damage = DamageReport(path, scan.end, len(scan.torn), path)
+        log.warning(
+            "transcript %s ends in an interrupted write (%d bytes at offset %d); left in place (read-only)",
+            path,
+            len(scan.torn),
+            scan.end,
+        )
+    elif scan.torn:
         damage = _keep_aside(fd, path, scan.end, scan.torn)
-    elif scan.needs_newline:
+    elif scan.needs_newline and repair:
         _write_all(fd, b"\n")
         scan.end += 1
     state.end, state.lines = scan.end, scan.lines
@@ -173,10 +184,12 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def read_all(fd: int, path: Path, state: TranscriptState) -> tuple[list[dict[str, Any]], DamageReport | None]:
+def read_all(
+    fd: int, path: Path, state: TranscriptState, repair: bool = True
+) -> tuple[list[dict[str, Any]], DamageReport | None]:
     """Every entry of the file (the state is rebuilt from scratch on the way)."""
     state.ino = -1
-    return refresh(fd, path, state)
+    return refresh(fd, path, state, repair)
 
 
 def append(

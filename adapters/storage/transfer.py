@@ -1,0 +1,200 @@
+"""Moving history between stores: `storage copy` between backends and the OpenClaw import.
+
+Everything goes through the SessionStore port, so any backend can be the source or the
+destination. Messages keep their ids, which makes a copy resumable: a second run skips the
+sessions and messages the destination already has, and an interrupted run continues where it
+stopped. The copy ends by checking, session by session, that every source message id is in the
+destination, and raises StorageError listing what is missing if not.
+
+What the port cannot enumerate is not copied: only the transcript each key points at now, not
+transcripts that earlier resets archived (they stay where they are in the source).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rustyclaw.domain.errors import StorageError
+from rustyclaw.domain.messages import SessionEntry
+from rustyclaw.ports.storage import SessionStore
+
+Progress = Callable[[int, int], None]
+
+# Messages per append call: big enough to amortise a round trip or fsync, small enough that an
+# interrupted copy loses little work.
+CHUNK = 500
+
+
+@dataclass(slots=True)
+class CopyReport:
+    """What a copy did; `sessions` and `messages` count what the source holds."""
+
+    sessions: int = 0
+    messages: int = 0
+    sessions_copied: int = 0
+    sessions_already_there: int = 0
+    messages_copied: int = 0
+    messages_already_there: int = 0
+    skipped_keys: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{self.sessions} sessions, {self.messages} messages: copied {self.messages_copied} messages "
+            f"in {self.sessions_copied} sessions; {self.messages_already_there} messages and "
+            f"{self.sessions_already_there} sessions were already there"
+        )
+
+
+async def copy_store(
+    src: SessionStore,
+    dst: SessionStore,
+    progress: Progress | None = None,
+    resume: bool = True,
+) -> CopyReport:
+    """Copy every session entry and its transcript from `src` to `dst` (both started).
+
+    `progress(done, total)` is called in sessions after each one. With `resume=False` the
+    destination must not hold any of the source's keys yet (StorageError otherwise), so a fresh
+    copy never mixes with an older one. A destination key that points at a different session
+    id than the source is a conflict, reported as StorageError before anything is written.
+    """
+    entries = await src.list_sessions()
+    report = CopyReport(sessions=len(entries))
+    conflicts: list[str] = []
+    existing: dict[str, SessionEntry | None] = {}
+    for entry in entries:
+        there = await dst.get_session(entry.key)
+        existing[entry.key] = there
+        if there is not None and (not resume or there.session_id != entry.session_id):
+            conflicts.append(f"{entry.key} (destination has session {there.session_id}, source {entry.session_id})")
+    if conflicts:
+        hint = "" if resume else "; copy into an empty store, or resume"
+        raise StorageError(
+            f"the destination already holds {len(conflicts)} of these sessions{hint}: " + ", ".join(conflicts[:5])
+        )
+    if progress is not None:
+        progress(0, len(entries))
+    for done, entry in enumerate(entries, start=1):
+        await _copy_session(src, dst, entry, existing[entry.key], report)
+        if progress is not None:
+            progress(done, len(entries))
+    await verify_copy(src, dst, entries)
+    return report
+
+
+async def _copy_session(
+    src: SessionStore,
+    dst: SessionStore,
+    entry: SessionEntry,
+    there: SessionEntry | None,
+    report: CopyReport,
+) -> None:
+    messages = await src.load_messages(entry)
+    report.messages += len(messages)
+    have: set[str] = set()
+    if there is not None:
+        have = {m.id for m in await dst.load_messages(entry)}
+    missing = [m for m in messages if m.id not in have]
+    report.messages_already_there += len(messages) - len(missing)
+    for start in range(0, len(missing), CHUNK):
+        chunk = missing[start : start + CHUNK]
+        stored = await dst.append_messages(entry, chunk)
+        report.messages_copied += len(stored)
+        if len(stored) != len(chunk):
+            lost = {m.id for m in chunk} - {m.id for m in stored}
+            raise StorageError(
+                f"session {entry.key!r}: the destination refused {len(lost)} messages "
+                f"(repeated inbound ids?): {sorted(lost)[:5]}"
+            )
+    # The entry goes last: its token totals describe the transcript that is now complete.
+    await dst.put_session(entry)
+    if there is not None and not missing and there == entry:
+        report.sessions_already_there += 1
+    else:
+        report.sessions_copied += 1
+
+
+async def verify_copy(src: SessionStore, dst: SessionStore, entries: Sequence[SessionEntry] | None = None) -> None:
+    """Raise StorageError unless every source session and message id is in `dst`, in order."""
+    if entries is None:
+        entries = await src.list_sessions()
+    problems: list[str] = []
+    for entry in entries:
+        copied = await dst.get_session(entry.key)
+        if copied is None or copied.session_id != entry.session_id:
+            problems.append(f"{entry.key}: session entry missing")
+            continue
+        want = [m.id for m in await src.load_messages(entry)]
+        got = [m.id for m in await dst.load_messages(entry)]
+        if want != got[: len(want)] or len(got) != len(want):
+            have = set(got)
+            absent = [i for i in want if i not in have]
+            problems.append(
+                f"{entry.key}: source has {len(want)} messages, destination {len(got)}"
+                + (f" ({len(absent)} missing)" if absent else " (order differs)")
+            )
+    if problems:
+        raise StorageError(f"copy verification failed for {len(problems)} sessions: " + "; ".join(problems[:10]))
+
+
+async def import_openclaw(state_dir: Path, dst: SessionStore, progress: Progress | None = None) -> CopyReport:
+    """Copy an OpenClaw installation's sessions (`<state_dir>/agents/*/sessions`) into `dst`.
+
+    The OpenClaw folder is opened read-only: nothing there is written, repaired or locked.
+    Resumable like `copy_store`.
+    """
+    from rustyclaw.adapters.storage.jsonfile import JsonFileStore
+
+    src = JsonFileStore(state_dir, fsync="never", read_only=True)
+    await src.start()
+    try:
+        return await copy_store(src, dst, progress, resume=True)
+    finally:
+        await src.aclose()
+
+
+async def run_copy(
+    storage: Any,
+    state_dir: Path,
+    from_backend: str,
+    to_backend: str,
+    progress: Progress | None = None,
+    resume: bool = True,
+) -> CopyReport:
+    """`rustyclaw storage copy --from X --to Y`: both stores built from one `storage` config section."""
+    if from_backend == to_backend:
+        raise StorageError(f"--from and --to are both {from_backend!r}; pick two different backends")
+    from rustyclaw.adapters.storage.factory import open_store
+
+    src = open_store(storage, state_dir, backend=from_backend)
+    dst = open_store(storage, state_dir, backend=to_backend)
+    await src.start()
+    try:
+        await dst.start()
+        try:
+            return await copy_store(src, dst, progress, resume)
+        finally:
+            await dst.aclose()
+    finally:
+        await src.aclose()
+
+
+async def run_import(
+    storage: Any,
+    state_dir: Path,
+    openclaw_dir: Path,
+    to_backend: str | None = None,
+    progress: Progress | None = None,
+) -> CopyReport:
+    """`rustyclaw storage import-openclaw [DIR]`: into the configured (or the given) backend."""
+    from rustyclaw.adapters.storage.factory import open_store
+
+    dst = open_store(storage, state_dir, backend=to_backend)
+    await dst.start()
+    try:
+        return await import_openclaw(openclaw_dir, dst, progress)
+    finally:
+        await dst.aclose()
