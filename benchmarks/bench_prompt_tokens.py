@@ -1,0 +1,60 @@
+"""Prompt tokens the gateway sends for a first "hi" with the default tools (budget <= 1,000).
+
+The stub records the request body `rustyclaw serve` sent; the body's system prompt, messages and tool
+schemas are counted with tiktoken's cl100k (the project's tokenizer adapter) the way OpenAI bills
+function calling closely enough for a budget: the chat-format overhead per message from
+`rustyclaw.ext.tokens`, plus the JSON of the tool schemas.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks import http_load
+from benchmarks.figures import Figures
+from benchmarks.processes import ServeProcess, StubLLM, write_config
+from rustyclaw.adapters.tokenizer import make_tokenizer
+from rustyclaw.ext import tokens
+
+PROMPT_BUDGET = 1000
+
+
+def prompt_tokens(body: dict[str, Any], count: Any) -> dict[str, int]:
+    """Token counts of a chat-completions request body: messages (with chat overhead) and tools."""
+    messages = body["messages"]
+    message_tokens = sum(count(m.get("content") or "") for m in messages)
+    overhead = sum(tokens.message_overhead("name" in m) for m in messages) + tokens.REPLY_PRIMING
+    tools = body.get("tools") or []
+    tool_tokens = count(json.dumps(tools, separators=(",", ":"))) if tools else 0
+    system = sum(count(m.get("content") or "") for m in messages if m["role"] == "system")
+    return {
+        "total": message_tokens + overhead + tool_tokens,
+        "system_prompt": system,
+        "messages": message_tokens,
+        "chat_format_overhead": overhead,
+        "tool_schemas": tool_tokens,
+        "tools": len(tools),
+    }
+
+
+def test_first_hi_prompt_tokens(gateway_stub_llm: StubLLM, gateway_home: Path, figures: Figures) -> None:
+    serve = ServeProcess(write_config(gateway_home, gateway_stub_llm.base_url), gateway_home)
+    serve.start()
+    try:
+        http_load.chat_load("127.0.0.1", serve.port, sessions=1, per_session=1, concurrency=1,
+                            stream=False, prefix="prompt-first-hi")
+        bodies = [b for b in gateway_stub_llm.requests() if b.get("model")]
+    finally:
+        serve.stop()
+    body = bodies[-1]
+    assert [m["role"] for m in body["messages"]] == ["system", "user"], body["messages"]
+    assert body["messages"][-1]["content"] == "hi"
+
+    tokenizer = make_tokenizer("cl100k")
+    counts = prompt_tokens(body, tokenizer.count)
+    figures.record("first_hi_prompt_tokens", counts["total"], "tokens", PROMPT_BUDGET,
+                   f"cl100k: system prompt {counts['system_prompt']}, tool schemas {counts['tool_schemas']} "
+                   f"({counts['tools']} tools), chat format {counts['chat_format_overhead']}")
+    figures.detail("first_hi_prompt", {**counts, "body": body})
