@@ -9,11 +9,24 @@ from pydantic import Field
 from rustyclaw.config.base import Section, section
 
 
+class AgentElevatedConfig(Section):
+    """`agents.list[].tools.elevated`: can only narrow `tools.elevated` (off, or fewer senders)."""
+
+    enabled: bool = True
+    # Empty: no narrowing; else a sender must be listed here as well as in tools.elevated.allowFrom.
+    allow_from: dict[str, list[str]] = Field(default_factory=dict)
+
+
 class ToolPolicyConfig(Section):
-    """An allow/deny pair, as used per provider and per agent; deny wins."""
+    """An allow/deny pair, as used per provider, per sender and per agent; deny wins.
+
+    Outside `tools.allow`/`tools.deny` these lists only restrict: a non-empty `allow` must name
+    the tool too. `elevated` is read only under `agents.list[].tools`.
+    """
 
     allow: list[str] = Field(default_factory=list)
     deny: list[str] = Field(default_factory=list)
+    elevated: AgentElevatedConfig | None = None
 
 
 class ElevatedConfig(Section):
@@ -58,6 +71,8 @@ class ToolsConfig(Section):
     allow: list[str] = Field(default_factory=list)
     deny: list[str] = Field(default_factory=list)
     by_provider: dict[str, ToolPolicyConfig] = Field(default_factory=dict)
+    # Keyed `channel:senderId`, `channel:*` or `*`; every matching entry applies (restrict only).
+    by_sender: dict[str, ToolPolicyConfig] = Field(default_factory=dict)
     elevated: ElevatedConfig = section()
     web: WebToolsConfig = section()
     exec: ExecConfig = section()

@@ -13,11 +13,12 @@ HELP_TEXT = """Commands:
 /status: this session's key, model and token use
 /model: show the model; /model <provider/model> to switch this session; /model default to go back
 /stop: stop the answer that is running
+/elevated on|off: let this session run tools that need elevation (allowed senders only)
 /help: this list"""
 
 # Commands the gateway answers before taking the session's turn lock.
 UNLOCKED = frozenset({"stop", "help"})
-KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help"})
+KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help", "elevated"})
 
 
 class Command(msgspec.Struct, frozen=True):

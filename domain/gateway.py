@@ -11,6 +11,7 @@ import msgspec
 
 from rustyclaw.domain import commands
 from rustyclaw.domain.agent import AgentRunner, TurnOutcome, new_message_id
+from rustyclaw.domain.elevation import ElevationGate, elevated_command
 from rustyclaw.domain.errors import InvalidInputError, LLMError
 from rustyclaw.domain.events import Reply, TurnStarted
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
@@ -57,6 +58,7 @@ class Gateway:
         clock: Clock,
         settings: AgentSettings,
         access: AccessGate | None = None,
+        elevation: ElevationGate | None = None,
     ) -> None:
         self.sessions = sessions
         self._agent = agent
@@ -65,6 +67,7 @@ class Gateway:
         self._clock = clock
         self._settings = settings
         self._access: AccessGate = access or OpenAccess()
+        self._elevation = elevation
         self._ready = False
         self.turns_total = 0
 
@@ -139,6 +142,13 @@ class Gateway:
             text = commands.status_text(
                 entry, self._model_of(entry), len(history), self._settings.context_tokens
             )
+        elif command.name == "elevated":
+            refusal = (
+                "elevated mode is not available (no tool policy is configured)" if self._elevation is None
+                else self._elevation.elevation_refusal(entry.agent_id, message.channel, message.sender_id)
+            )
+            text = elevated_command(entry, command.args, refusal)
+            await self.sessions.touch(entry, message)
         else:  # model
             providers = {ref.split("/", 1)[0] for ref in self._llm.known_models()}
             text = commands.model_command(
@@ -174,7 +184,7 @@ class Gateway:
         tool_context = ToolContext(
             agent_id=entry.agent_id, session_key=entry.key, session_id=entry.session_id,
             channel=message.channel, sender_id=message.sender_id,
-            elevated=entry.elevated_level != "off",
+            elevated=entry.elevated_level != "off", model=self._model_of(entry),
         )
         if emit is not None:
             await emit(TurnStarted(session_key=entry.key))

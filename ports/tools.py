@@ -18,6 +18,8 @@ class ToolContext(msgspec.Struct, frozen=True, kw_only=True):
     channel: str
     sender_id: str
     elevated: bool = False
+    # The session's model ref (`provider/model`), for per-provider tool policy; "" when unknown.
+    model: str = ""
 
 
 class Tool(Protocol):

@@ -1,0 +1,1 @@
+"""Built-in tools: workspace files, exec, web fetch and search, sessions, messaging."""

@@ -1,0 +1,154 @@
+"""Builds the built-in tools and the configured tool policy from the config (composition root side).
+
+    setup = build_tools(cfg, store=store, sessions_service=sessions, workspace_root=Path(cfg.agents.workspace),
+                        sandbox=sandbox_or_None, channels_send=send_or_None, audit=JsonlAuditLog(...))
+    setup.registry.register(SessionStatusTool(store, model_of))   # the registry is audited
+    runner = AgentRunner(llm, setup.registry, ...)
+    gateway = Gateway(..., elevation=setup.policy)
+    ...
+    await setup.aclose()   # closes the web tools' HTTP clients and the audit log
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from rustyclaw.adapters.tools.exec import ExecTool
+from rustyclaw.adapters.tools.fs import ApplyPatchTool, EditTool, ReadTool, WriteTool
+from rustyclaw.adapters.tools.message import ChannelSend, MessageTool
+from rustyclaw.adapters.tools.sessions import SessionsHistoryTool, SessionsListTool, SessionsSendTool
+from rustyclaw.adapters.tools.ssrf import Guard, Resolver
+from rustyclaw.adapters.tools.web_fetch import WebFetchTool
+from rustyclaw.adapters.tools.web_search import WebSearchTool
+from rustyclaw.domain.audit import AuditedRegistry
+from rustyclaw.domain.elevation import ElevatedSettings
+from rustyclaw.domain.policy import AllowDeny, ConfiguredPolicy, PolicySettings, exec_gate
+from rustyclaw.domain.sessions import SessionService
+from rustyclaw.ports.audit import AuditSink
+from rustyclaw.ports.sandbox import Sandbox, SandboxSpec
+from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.tools import Tool
+
+
+class ToolSetup(NamedTuple):
+    """`tools, policy` for a plain ToolRegistry; `registry` already holds both and audits each call."""
+
+    tools: list[Tool]
+    policy: ConfiguredPolicy
+    registry: AuditedRegistry
+
+    async def aclose(self) -> None:
+        for tool in self.tools:
+            closer = getattr(tool, "aclose", None)
+            if closer is not None:
+                await closer()
+        audit = getattr(self.registry, "_audit", None)
+        if audit is not None:
+            await audit.aclose()
+
+
+def _allow_deny(section: Any) -> AllowDeny:
+    return AllowDeny(allow=tuple(section.allow), deny=tuple(section.deny))
+
+
+def _elevated(section: Any) -> ElevatedSettings:
+    return ElevatedSettings(
+        enabled=bool(section.enabled),
+        allow_from={str(ch): tuple(str(s) for s in ids) for ch, ids in section.allow_from.items()},
+    )
+
+
+def policy_settings(cfg: Any) -> PolicySettings:
+    """The `tools` section (and each `agents.list[].tools`) as the policy engine's plain values."""
+    tools = cfg.tools
+    agents = [a for a in cfg.agents.list if a.tools is not None]
+    return PolicySettings(
+        profile=tools.profile,
+        allow=tuple(tools.allow),
+        deny=tuple(tools.deny),
+        by_provider={k: _allow_deny(v) for k, v in tools.by_provider.items()},
+        by_agent={a.id: _allow_deny(a.tools) for a in agents},
+        by_sender={k: _allow_deny(v) for k, v in tools.by_sender.items()},
+        elevated=_elevated(tools.elevated),
+        agent_elevated={a.id: _elevated(a.tools.elevated) for a in agents if a.tools.elevated is not None},
+    )
+
+
+def make_policy(cfg: Any) -> ConfiguredPolicy:
+    gate = exec_gate(cfg.sandbox.mode, cfg.sessions.main_key, cfg.tools.exec.host)
+    return ConfiguredPolicy(policy_settings(cfg), gate)
+
+
+def workspace_resolver(cfg: Any, workspace_root: Path) -> Callable[[str], Path]:
+    """An agent's folder: its own `workspace`, else `<root>/<agentId>` (the default agent: `<root>`
+    unless that subfolder exists, as FolderWorkspace reads it)."""
+    own = {a.id: Path(a.workspace).expanduser() for a in cfg.agents.list if a.workspace is not None}
+    root = workspace_root.expanduser()
+    default = cfg.agents.default_agent
+
+    def workspace_of(agent_id: str) -> Path:
+        if agent_id in own:
+            return own[agent_id]
+        folder = root / agent_id
+        return root if agent_id == default and not folder.is_dir() else folder
+
+    return workspace_of
+
+
+def build_tools(
+    cfg: Any,
+    *,
+    store: SessionStore,
+    sessions_service: SessionService,
+    workspace_root: Path,
+    sandbox: Sandbox | None,
+    channels_send: ChannelSend | None,
+    audit: AuditSink | None,
+    clock: Callable[[], float] = time.time,
+    resolver: Resolver | None = None,
+) -> ToolSetup:
+    """The built-in tools for `cfg`, the policy that governs them and an audited registry of both.
+
+    `sandbox` is None when no sandbox adapter is wired (then sandboxed sessions' exec refuses);
+    `channels_send` None leaves out the `message` tool. `store` is the sessions' store (kept for
+    tools that may need it directly; sessions go through `sessions_service`).
+    """
+    del store  # sessions tools go through the SessionService, which shares its history cache
+    workspace_of = workspace_resolver(cfg, workspace_root)
+    fetch = cfg.tools.web.fetch
+    specs: dict[str, SandboxSpec] = {}
+
+    def spec_for(agent_id: str) -> SandboxSpec:
+        if agent_id not in specs:
+            from rustyclaw.adapters.sandbox.settings import spec_from_config
+
+            specs[agent_id] = spec_from_config(cfg.sandbox, workspace_of(agent_id))
+        return specs[agent_id]
+
+    tools: list[Tool] = [
+        ReadTool(workspace_of),
+        WriteTool(workspace_of),
+        EditTool(workspace_of),
+        ApplyPatchTool(workspace_of),
+        ExecTool(
+            sandbox=sandbox, spec_for=spec_for, mode=cfg.sandbox.mode, scope=cfg.sandbox.scope,
+            main_key=cfg.sessions.main_key, host_allowed=cfg.tools.exec.host, workspace_of=workspace_of,
+            host_timeout=cfg.sandbox.docker.timeout_seconds, max_output_bytes=cfg.sandbox.docker.max_output_bytes,
+        ),
+        WebFetchTool(
+            Guard(allow_private=fetch.allow_private_network, resolver=resolver),
+            max_bytes=fetch.max_bytes, timeout=fetch.timeout_seconds,
+        ),
+        WebSearchTool(cfg.tools.web.search.base_url),
+        SessionsListTool(sessions_service),
+        SessionsHistoryTool(sessions_service),
+        SessionsSendTool(sessions_service),
+    ]
+    if channels_send is not None:
+        tools.append(MessageTool(channels_send))
+    policy = make_policy(cfg)
+    registry = AuditedRegistry(tools, policy, audit=audit, clock=clock)
+    return ToolSetup(tools, policy, registry)
