@@ -94,9 +94,9 @@ async def _copy_session(
 ) -> None:
     messages = await src.load_messages(entry)
     report.messages += len(messages)
-    have: set[str] = set()
-    if there is not None:
-        have = {m.id for m in await dst.load_messages(entry)}
+    # Looked up even without an entry in dst: an interrupted copy leaves messages before the
+    # entry (which goes last).
+    have = {m.id for m in await dst.load_messages(entry)}
     missing = [m for m in messages if m.id not in have]
     report.messages_already_there += len(messages) - len(missing)
     for start in range(0, len(missing), CHUNK):
