@@ -35,7 +35,8 @@ def blocked_reason(ip: IPAddress) -> str | None:
     mapped = getattr(ip, "ipv4_mapped", None) or getattr(ip, "sixtofour", None)
     if mapped is not None:
         return blocked_reason(mapped)
-    for attribute in ("loopback", "private", "link_local", "multicast", "reserved", "unspecified"):
+    # Most specific first: Python also counts loopback and link-local as "private".
+    for attribute in ("loopback", "link_local", "unspecified", "multicast", "private", "reserved"):
         if getattr(ip, f"is_{attribute}"):
             return attribute.replace("_", "-")
     if not ip.is_global:
