@@ -34,9 +34,11 @@ TEXTS: dict[str, Callable[[int], str]] = {
 
 def _twin(name: str, which: str) -> ModuleType:
     if which == "py":
-        return tokens_py if name == "tokens" else pruning_py
+        reference: ModuleType = tokens_py if name == "tokens" else pruning_py
+        return reference
     try:
-        return importlib.import_module(f"rustyclaw.ext._{name}")
+        compiled: ModuleType = importlib.import_module(f"rustyclaw.ext._{name}")
+        return compiled
     except ImportError:
         pytest.skip(f"rustyclaw.ext._{name} is not built (python setup.py build_ext --inplace)")
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchmarks import http_load
+from benchmarks import http_load, import_costs
 from benchmarks.figures import Figures
 from benchmarks.processes import ServeProcess, StubLLM, rss_mb, write_config
 
@@ -46,7 +46,7 @@ def test_serve_memory(gateway_stub_llm: StubLLM, gateway_home: Path, figures: Fi
         time.sleep(0.5)
         first, first_hwm = rss_mb(serve.pid)
 
-        # 999 more: 37 sessions of 27 messages, 10 at a time, streamed and not.
+        # 999 more: 37 sessions of 27 messages, 9 or 10 at a time, half of them streamed.
         http_load.chat_load("127.0.0.1", serve.port, sessions=18, per_session=27, concurrency=9,
                             stream=False, prefix="mem-json")
         http_load.chat_load("127.0.0.1", serve.port, sessions=19, per_session=27, concurrency=10,
@@ -65,3 +65,13 @@ def test_serve_memory(gateway_stub_llm: StubLLM, gateway_home: Path, figures: Fi
     figures.record("hwm_after_1000_messages_mb", after_hwm, "MB")
     figures.record("python_baseline_rss_mb", baseline, "MB", None,
                    "a bare `python -c` of the same environment, for scale")
+
+
+def test_idle_import_costs(figures: Figures) -> None:
+    """The ranked list of what the idle gateway's imports cost (see benchmarks/import_costs.py)."""
+    result = import_costs.analyse(alone_top=12)
+    assert result["ranked"], "no imports were measured"
+    figures.record("idle_imports_mb", result["imports_mb"], "MB", None,
+                   f"of an idle RSS of {result['idle_rss_mb']} MB; interpreter {result['interpreter_start_mb']} MB, "
+                   f"running state {result['running_state_mb']} MB")
+    figures.detail("idle_import_costs", {**result, "ranked": result["ranked"][:20]})

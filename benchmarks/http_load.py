@@ -181,6 +181,47 @@ async def run_sessions(
     return [latency for latencies in results for latency in latencies]
 
 
+async def run_paced(host: str, port: int, sessions: Sequence[Sequence[bytes]], interval: float) -> list[float]:
+    """Every session on its own connection at once, each sending one request per ``interval`` seconds.
+
+    The sessions' schedules are spread evenly over the interval, so the offered load is
+    ``len(sessions) / interval`` requests per second whatever the latency (a request that falls
+    behind its schedule is sent as soon as the previous one returns). Returns latencies in seconds.
+    """
+    count = len(sessions)
+    origin = time.perf_counter() + 0.05
+
+    async def session(index: int, requests: Sequence[bytes]) -> list[float]:
+        connection = await Connection.open(host, port)
+        latencies: list[float] = []
+        try:
+            for number, data in enumerate(requests):
+                due = origin + (index / count + number) * interval
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                started = time.perf_counter()
+                response = await connection.request(data)
+                latencies.append(time.perf_counter() - started)
+                if response.status != 200:
+                    raise ResponseError(f"HTTP {response.status}: {response.body[:300]!r}")
+        finally:
+            connection.close()
+        return latencies
+
+    results = await asyncio.gather(*(session(i, r) for i, r in enumerate(sessions)))
+    return [latency for latencies in results for latency in latencies]
+
+
+def chat_load_paced(
+    host: str, port: int, *, sessions: int, per_session: int, rate: float, stream: bool, prefix: str,
+    text: str = "hi",
+) -> list[float]:
+    """``sessions`` sessions open at once, ``per_session`` requests each, ``rate`` requests/s in total."""
+    plan = [[chat_request(host, port, f"{prefix}-{i}", text, stream=stream)] * per_session for i in range(sessions)]
+    return run_async(lambda: run_paced(host, port, plan, sessions / rate))
+
+
 def chat_load(
     host: str, port: int, *, sessions: int, per_session: int, concurrency: int, stream: bool, prefix: str,
     text: str = "hi",

@@ -191,7 +191,7 @@ def analyse(python: str = sys.executable, alone_top: int = 15) -> dict[str, Any]
         for group, delta in ranked
     ]
     for row in rows[:alone_top]:
-        row["alone_mb"] = alone_mb(python, row["group"])
+        row["alone_mb"] = alone_mb(python, str(row["group"]))
     imports_mb = (measured["end_kb"] - measured["start_kb"]) / 1024
     return {
         "idle_rss_mb": round(idle_mb, 2),

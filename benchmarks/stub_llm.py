@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import re
 import sys
@@ -163,10 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         runner: Any = asyncio.run
     else:
         runner = uvloop.run
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         runner(serve(args.host, args.port))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -1,0 +1,154 @@
+"""Fails CI when a benchmark ratio falls below its floor or a figure passes its limit.
+
+    python benchmarks/check_floors.py benchmarks/results/latest.json [--floors benchmarks/floors.json]
+                                      [--allow-missing]
+
+Reads the pytest-benchmark JSON (``--benchmark-json``) and the figures the suite recorded (its
+``"figures"`` key, or ``figures.json`` next to it). ``floors.json`` holds:
+
+- ``ratios``: ``{"name": {"slow": <benchmark>, "fast": <benchmark>, "min": X}}``; the ratio is
+  ``median(slow) / median(fast)`` (how many times faster ``fast`` is) and must be ``>= min``.
+  Benchmarks are named as pytest-benchmark names them (``test_estimate[english-c]``).
+- ``figures``: ``{"name": {"max": X}}`` or ``{"min": X}`` on a recorded figure.
+- ``budgets``: the design's targets, ``{"name": {"max": X}}`` on a figure or on a benchmark's median
+  in milliseconds (``{"benchmark": <name>, "max_ms": X}``); printed, never failing: they are where
+  the project wants to be, the floors are what CI holds it to today.
+
+Exit status: 0 when every floor holds, 1 when one does not (or when a floored value is missing and
+``--allow-missing`` is not given), 2 on unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_FLOORS = Path(__file__).resolve().parent / "floors.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One comparison: what was measured, against what limit, and whether it holds."""
+
+    kind: str  # "ratio", "figure" or "budget"
+    name: str
+    value: float | None
+    limit: str
+    ok: bool
+    enforced: bool
+
+    def line(self) -> str:
+        value = "missing" if self.value is None else f"{self.value:,.4g}"
+        if self.ok:
+            status = "ok"
+        elif self.enforced:
+            status = "FAIL"
+        else:
+            status = "missing" if self.value is None else "over budget"
+        return f"  {status:12} {self.kind:7} {self.name:44} {value:>12}  {self.limit}"
+
+
+def medians(benchmark_json: dict[str, Any]) -> dict[str, float]:
+    """Median seconds of each benchmark, by its name (``fullname`` too, for names that repeat)."""
+    out: dict[str, float] = {}
+    for bench in benchmark_json.get("benchmarks", []):
+        median = float(bench["stats"]["median"])
+        out[bench["name"]] = median
+        out[bench["fullname"]] = median
+    return out
+
+
+def figure_values(figures_json: dict[str, Any]) -> dict[str, float]:
+    return {name: float(f["value"]) for name, f in figures_json.get("figures", {}).items()}
+
+
+def _bound(spec: dict[str, Any], value: float) -> tuple[bool, str]:
+    if "max" in spec:
+        return value <= spec["max"], f"<= {spec['max']}"
+    if "min" in spec:
+        return value >= spec["min"], f">= {spec['min']}"
+    raise ValueError(f"a limit needs 'max' or 'min': {spec}")
+
+
+def evaluate(
+    floors: dict[str, Any], timings: dict[str, float], figures: dict[str, float], *, allow_missing: bool = False
+) -> list[Check]:
+    """Every check of ``floors`` against the measured ``timings`` (medians, s) and ``figures``."""
+    checks: list[Check] = []
+    for name, spec in floors.get("ratios", {}).items():
+        slow, fast = timings.get(spec["slow"]), timings.get(spec["fast"])
+        limit = f">= {spec['min']}x ({spec['fast']} vs {spec['slow']})"
+        if slow is None or fast is None or fast <= 0:
+            checks.append(Check("ratio", name, None, limit, allow_missing, True))
+            continue
+        ratio = slow / fast
+        checks.append(Check("ratio", name, ratio, limit, ratio >= spec["min"], True))
+    for name, spec in floors.get("figures", {}).items():
+        value = figures.get(name)
+        if value is None:
+            checks.append(Check("figure", name, None, _bound(spec, 0)[1], allow_missing, True))
+            continue
+        ok, limit = _bound(spec, value)
+        checks.append(Check("figure", name, value, limit, ok, True))
+    for name, spec in floors.get("budgets", {}).items():
+        if "benchmark" in spec:
+            seconds = timings.get(spec["benchmark"])
+            value = None if seconds is None else seconds * 1000
+            limit = f"<= {spec['max_ms']} ms (median of {spec['benchmark']})"
+            checks.append(Check("budget", name, value, limit, value is not None and value <= spec["max_ms"], False))
+            continue
+        value = figures.get(name)
+        if value is None:
+            checks.append(Check("budget", name, None, _bound(spec, 0)[1], False, False))
+            continue
+        ok, limit = _bound(spec, value)
+        checks.append(Check("budget", name, value, limit, ok, False))
+    return checks
+
+
+def load_inputs(path: Path) -> tuple[dict[str, float], dict[str, float]]:
+    """Benchmark medians and figures from a pytest-benchmark JSON (figures.json beside it as fallback)."""
+    data = json.loads(path.read_text())
+    figures_json = data.get("figures")
+    if figures_json is None:
+        beside = path.parent / "figures.json"
+        figures_json = json.loads(beside.read_text()) if beside.exists() else {}
+    return medians(data), figure_values(figures_json)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check benchmark results against the committed floors.")
+    parser.add_argument("results", type=Path, help="pytest-benchmark JSON (--benchmark-json output)")
+    parser.add_argument("--floors", type=Path, default=DEFAULT_FLOORS)
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="do not fail on floors whose benchmark or figure was not run")
+    args = parser.parse_args(argv)
+    try:
+        floors = json.loads(args.floors.read_text())
+        timings, figures = load_inputs(args.results)
+    except (OSError, ValueError) as exc:
+        print(f"check_floors: cannot read the inputs: {exc}", file=sys.stderr)
+        return 2
+    checks = evaluate(floors, timings, figures, allow_missing=args.allow_missing)
+    print(f"check_floors: {args.results} against {args.floors}")
+    for check in checks:
+        print(check.line())
+    failed = [c for c in checks if c.enforced and not c.ok]
+    over = [c for c in checks if not c.enforced and not c.ok and c.value is not None]
+    if over:
+        print(f"{len(over)} figure(s) over the design budget (reported, not failing): "
+              + ", ".join(c.name for c in over))
+    if failed:
+        print(f"FAILED: {len(failed)} floor(s) not met: " + "; ".join(
+            f"{c.name} = {'missing' if c.value is None else f'{c.value:,.4g}'} (needs {c.limit})" for c in failed))
+        return 1
+    print("all floors hold")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
