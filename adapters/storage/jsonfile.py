@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ from rustyclaw.ports.storage import SessionStore
 T = TypeVar("T")
 
 INDEX_NAME = "sessions.json"
+# Append state (last entry id, inbound ids) kept for this many transcripts, the busiest ones.
+TRANSCRIPT_STATES_KEPT = 512
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
@@ -96,7 +99,8 @@ class JsonFileStore:
         self._read_only = read_only
         self._open = False
         self._indexes: dict[str, _Index] = {}
-        self._transcripts: dict[Path, jsonl.TranscriptState] = {}
+        # Most recently used last; a dropped state is rebuilt by one scan of its file.
+        self._transcripts: OrderedDict[Path, jsonl.TranscriptState] = OrderedDict()
         self._file_locks = KeyedLocks()  # transcripts and indexes, by path
         self._turn_locks = KeyedLocks()
         self.damage: list[jsonl.DamageReport] = []
@@ -399,7 +403,7 @@ class JsonFileStore:
                 raise jsonl.translate_os_error(exc, f"{action} transcript", path) from exc
             try:
                 await wait_flock(fd)
-                state = self._transcripts.setdefault(path, jsonl.TranscriptState())
+                state = self._transcript_state(path)
                 try:
                     if inline:
                         return work(fd, state)
@@ -415,6 +419,16 @@ class JsonFileStore:
                     unlock(fd)
             finally:
                 os.close(fd)
+
+    def _transcript_state(self, path: Path) -> jsonl.TranscriptState:
+        state = self._transcripts.get(path)
+        if state is None:
+            state = self._transcripts[path] = jsonl.TranscriptState()
+            while len(self._transcripts) > TRANSCRIPT_STATES_KEPT:
+                self._transcripts.popitem(last=False)
+        else:
+            self._transcripts.move_to_end(path)
+        return state
 
     async def _archive(self, path: Path, now: float) -> None:
         target = path.with_name(archive_name(path.name.removesuffix(".jsonl"), now))

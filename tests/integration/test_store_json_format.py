@@ -307,3 +307,20 @@ async def test_refuses_unsafe_file_names(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="file name"):
         await store.append_messages(SessionEntry(key="agent:main:main", session_id="../x"), [ChatMessage(role="user")])
     await store.aclose()
+
+
+async def test_forgotten_append_state_is_rebuilt_from_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("rustyclaw.adapters.storage.jsonfile.TRANSCRIPT_STATES_KEPT", 2)
+    store = await started(tmp_path)
+    entries = [SessionEntry(key=f"agent:main:k{n}", session_id=f"s{n}") for n in range(5)]
+    for e in entries:
+        await store.append_messages(e, [ChatMessage(role="user", content="first", inbound_id="tg:1")])
+    for e in entries:
+        assert await store.append_messages(e, [ChatMessage(role="user", content="again", inbound_id="tg:1")]) == []
+        await store.append_messages(e, [ChatMessage(role="user", content="second")])
+    folder = tmp_path / "agents" / "main" / "sessions"
+    for e in entries:
+        assert [m.content for m in await store.load_messages(e)] == ["first", "second"]
+        chain = lines(folder / f"{e.session_id}.jsonl")[1:]
+        assert chain[1]["parentId"] == chain[0]["id"]
+    await store.aclose()
