@@ -57,6 +57,7 @@ __all__ = [
     "ChannelsConfig",
     "CronConfig",
     "CronJobConfig",
+    "CronRetryConfig",
     "CronScheduleConfig",
     "DiscordConfig",
     "DockerConfig",
@@ -218,8 +219,13 @@ class PluginsConfig(Section):
     """Plugin folders, which plugins are on, and each plugin's own (free-form) settings."""
 
     dirs: list[PathValue] = Field(default_factory=lambda: [Path(HOME_TOKEN) / "plugins"])
+    # A plugin found in `dirs` and not named here is enabled; `name: false` turns it off.
     enabled: dict[str, bool] = Field(default_factory=dict)
     config: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Caps for every plugin; a manifest's `limits` may ask for less, never more.
+    memory_limit_mb: int = Field(32, ge=1, le=4096)
+    fuel_per_call: int = Field(100_000_000, ge=1000)
+    timeout_seconds: float = Field(10.0, gt=0)
 
 
 class SqliteStorageConfig(Section):
@@ -275,6 +281,13 @@ class CronScheduleConfig(Section):
         return self
 
 
+class CronRetryConfig(Section):
+    """A failed job runs again after `backoffSeconds`, doubling each time, up to `maxRetries` times."""
+
+    max_retries: int = Field(2, ge=0, le=100)
+    backoff_seconds: float = Field(60.0, gt=0)
+
+
 class CronJobConfig(Section):
     """A message sent to an agent on a schedule, in its own `cron:<id>` session."""
 
@@ -284,12 +297,17 @@ class CronJobConfig(Section):
     # None: agents.defaultAgent.
     agent: str | None = None
     enabled: bool = True
+    retry: CronRetryConfig = section()
+    # None: no limit (a turn has the gateway's own limits).
+    timeout_seconds: float | None = Field(None, gt=0)
 
 
 class CronConfig(Section):
     """Scheduled jobs."""
 
     jobs: list[CronJobConfig] = Field(default_factory=lambda: [])
+    # A job whose time passed while the gateway was down runs once at start (never once per miss).
+    run_missed_on_start: bool = True
 
 
 class RustyClawConfig(Section):

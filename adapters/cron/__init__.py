@@ -1,0 +1,1 @@
+"""The cron scheduler and where it keeps its jobs' state."""

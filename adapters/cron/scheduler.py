@@ -1,0 +1,205 @@
+"""The cron scheduler: runs due jobs on a Clock, keeps their state in a ScheduleStore, retries failures.
+
+A job is an id, a Schedule and an async callable. Config jobs (`cron.jobs`) send their message to
+the gateway as an `InboundMessage(channel="cron", session_hint=<jobId>)`, so each runs in its own
+session; plugin jobs call the plugin's cron handler.
+
+- `start()` loads the stored states. A job seen for the first time is scheduled from now. A job
+  whose stored next run passed while the gateway was down runs once at start when
+  `run_missed_on_start` (never once per missed run); otherwise it waits for its next time.
+- `run_due()` runs every due job (concurrently) and waits for them: tests drive it on a
+  controlled clock. `run()` is the serving loop around it.
+- A job that fails (raises, or its turn ends in an error) is logged and retried after
+  `retry_backoff_seconds`, doubling, up to `max_retries` times; then it waits for its next time.
+- A job never runs twice at once; a cancelled run (shutdown) keeps its due time, so it counts as
+  missed at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from rustyclaw.domain.cron import MissedPolicy, Schedule, reconcile_missed, retry_delay
+from rustyclaw.domain.errors import RustyClawError
+from rustyclaw.domain.messages import InboundMessage
+from rustyclaw.ports.clock import Clock
+from rustyclaw.ports.gateway import GatewayService
+from rustyclaw.ports.schedule_store import JobState, ScheduleStore
+
+log = logging.getLogger("rustyclaw.cron")
+
+JobRun = Callable[[], Awaitable[None]]
+
+
+class CronJobError(RustyClawError):
+    """A cron job's run failed (its turn ended in an error, or the message was dropped)."""
+
+
+@dataclass
+class CronJob:
+    """One scheduled job. `run` raises to report a failure."""
+
+    id: str
+    schedule: Schedule
+    run: JobRun
+    max_retries: int = 2
+    retry_backoff_seconds: float = 60.0
+    timeout_seconds: float | None = None
+
+
+def gateway_job_runner(gateway: GatewayService, job_id: str, text: str, agent: str | None) -> JobRun:
+    """A run that sends `text` to the gateway in the job's own session (`session_hint=job_id`)."""
+
+    async def run() -> None:
+        message = InboundMessage(
+            channel="cron", peer_id=job_id, sender_id="cron", sender_name="cron", text=text,
+            session_hint=job_id, agent_hint=agent,
+        )
+        reply = await gateway.handle(message)
+        if reply is None:
+            raise CronJobError(f"cron job {job_id}: the gateway dropped the message (access policy?)")
+        if reply.error is not None:
+            raise CronJobError(f"cron job {job_id}: {reply.error}")
+
+    return run
+
+
+class CronScheduler:
+    """Runs CronJobs when due; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        jobs: Sequence[CronJob],
+        store: ScheduleStore,
+        clock: Clock,
+        *,
+        missed_policy: MissedPolicy = "run-once",
+        max_sleep_seconds: float = 30.0,
+    ) -> None:
+        ids = [job.id for job in jobs]
+        duplicates = {i for i in ids if ids.count(i) > 1}
+        if duplicates:
+            raise ValueError(f"cron job ids appear twice: {', '.join(sorted(duplicates))}")
+        self.jobs = {job.id: job for job in jobs}
+        self.store = store
+        self.clock = clock
+        self.missed_policy = missed_policy
+        self.max_sleep_seconds = max_sleep_seconds
+        self.states: dict[str, JobState] = {}
+        self._running: set[str] = set()
+        self._started = False
+        self._wake = anyio.Event()
+
+    async def start(self) -> None:
+        """Loads stored states and reconciles them with the configured jobs (see module docstring)."""
+        stored = await self.store.load()
+        now = self.clock.now()
+        states: dict[str, JobState] = {}
+        for job in self.jobs.values():
+            signature = job.schedule.spec.signature()
+            old = stored.get(job.id)
+            if old is None or old.signature != signature:
+                states[job.id] = JobState(anchor=now, signature=signature, next_run=job.schedule.first_fire(now))
+                if old is not None:
+                    log.info("cron job %s: schedule changed to %s", job.id, signature)
+                continue
+            next_run, run_now = reconcile_missed(job.schedule, old.next_run, old.anchor, now, self.missed_policy)
+            if old.next_run is not None and old.next_run <= now:
+                log.info("cron job %s missed its run at %.0f while down: %s", job.id, old.next_run,
+                         "running it once now" if run_now else "skipping to the next time")
+            old.next_run = next_run
+            states[job.id] = old
+        # States of jobs no longer configured are dropped: a job that comes back starts afresh.
+        self.states = states
+        self._started = True
+        await self.store.save(self.states)
+
+    def due(self, now: float | None = None) -> list[CronJob]:
+        moment = self.clock.now() if now is None else now
+        return [
+            job for job_id, job in self.jobs.items()
+            if job_id not in self._running
+            and (nxt := self.states[job_id].next_run) is not None and nxt <= moment
+        ]
+
+    def next_wakeup(self) -> float | None:
+        times = [s.next_run for k, s in self.states.items() if s.next_run is not None and k not in self._running]
+        return min(times) if times else None
+
+    async def run_due(self) -> list[str]:
+        """Runs every due job now and waits for all of them; returns their ids."""
+        if not self._started:
+            await self.start()
+        jobs = self.due()
+        async with anyio.create_task_group() as tg:
+            for job in jobs:
+                self._running.add(job.id)
+                tg.start_soon(self._execute, job)
+        return [job.id for job in jobs]
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serves until cancelled: sleeps until the next due job (at most `max_sleep_seconds`, so a
+        changed wall clock is noticed), runs due jobs in the background."""
+        if not self._started:
+            await self.start()
+        task_status.started()
+        async with anyio.create_task_group() as tg:
+            while True:
+                for job in self.due():
+                    self._running.add(job.id)
+                    tg.start_soon(self._execute, job)
+                wakeup = self.next_wakeup()
+                delay = self.max_sleep_seconds if wakeup is None else wakeup - self.clock.now()
+                self._wake = anyio.Event()
+                with anyio.move_on_after(max(0.0, min(delay, self.max_sleep_seconds))):
+                    await self._wake.wait()
+
+    async def _execute(self, job: CronJob) -> None:
+        state = self.states[job.id]
+        scheduled = state.next_run if state.next_run is not None else self.clock.now()
+        started = self.clock.now()
+        error: str | None = None
+        try:
+            log.info("cron job %s: running", job.id)
+            with anyio.fail_after(job.timeout_seconds if job.timeout_seconds else math.inf):
+                await job.run()
+        except TimeoutError:
+            error = f"timed out after {job.timeout_seconds} s"
+        except Exception as exc:  # a job's failure is recorded and retried, never raised
+            error = str(exc) or type(exc).__name__
+        finally:
+            self._running.discard(job.id)
+        finished = self.clock.now()
+        state.last_run = started
+        state.runs += 1
+        if error is None:
+            state.failures = 0
+            state.last_status = "ok"
+            state.last_error = None
+            state.next_run = job.schedule.next_fire(max(started, scheduled), state.anchor)
+            log.info("cron job %s: done", job.id)
+        else:
+            state.failures += 1
+            state.last_status = "error"
+            state.last_error = error
+            if state.failures <= job.max_retries:
+                delay = retry_delay(state.failures, job.retry_backoff_seconds)
+                state.next_run = finished + delay
+                log.warning("cron job %s failed (%s); retry %d of %d in %.0f s", job.id, error,
+                            state.failures, job.max_retries, delay)
+            else:
+                state.failures = 0
+                state.next_run = job.schedule.next_fire(max(finished, scheduled), state.anchor)
+                log.error("cron job %s failed (%s); no retries left, next run %s", job.id, error,
+                          "never" if state.next_run is None else f"at {state.next_run:.0f}")
+        with anyio.CancelScope(shield=True):
+            try:
+                await self.store.save(self.states)
+            except RustyClawError as exc:
+                log.error("cron state could not be saved: %s", exc)
+        self._wake.set()

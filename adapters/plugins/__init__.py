@@ -1,0 +1,1 @@
+"""Plugins: the folder loader, the WASM (wasmtime) and Python runtimes, and the host API."""

@@ -1,0 +1,142 @@
+"""Builds the plugin manager and the cron scheduler from config, for the composition root.
+
+Wiring (rustyclaw/app.py), in this order:
+
+    setup = PluginSetup(cfg, state_dir, clock, send=deliver, fetch=guarded_fetch)
+    gateway = Gateway(..., hooks=setup.hooks)         # Gateway calls hooks.before_turn
+    await setup.start(gateway, llm)                   # loads plugins (on_start), builds the scheduler
+    tg.start_soon(setup.run_scheduler)                # serves cron until cancelled
+    ...
+    await setup.aclose()                              # on_stop of every plugin
+
+Nothing heavy is imported here: wasmtime loads with the first WASM plugin.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import anyio
+import anyio.abc
+
+from rustyclaw.adapters.cron.scheduler import CronJob, CronScheduler, gateway_job_runner
+from rustyclaw.adapters.cron.state_file import JsonScheduleStore
+from rustyclaw.adapters.plugins.host_api import PluginHost, PluginStorage
+from rustyclaw.adapters.plugins.loader import PluginCaps, discover, sources
+from rustyclaw.adapters.plugins.manager import PluginManager
+from rustyclaw.adapters.plugins.python_runtime import PythonRuntime
+from rustyclaw.adapters.plugins.wasm_runtime import WasmRuntime
+from rustyclaw.domain.cron import Schedule, ScheduleError, ScheduleSpec
+from rustyclaw.domain.errors import ConfigError
+from rustyclaw.ports.clock import Clock
+from rustyclaw.ports.gateway import GatewayService
+from rustyclaw.ports.llm import LLMClient
+from rustyclaw.ports.plugins import Fetch, PluginRuntime, Send, TurnHooks
+from rustyclaw.ports.schedule_store import ScheduleStore
+
+log = logging.getLogger("rustyclaw.plugins")
+
+
+def gateway_zone(name: str | None) -> tzinfo:
+    """`gateway.timezone`, or the machine's zone (TZ, then /etc/localtime), with its DST rules."""
+    if name:
+        return ZoneInfo(name)
+    env = os.environ.get("TZ", "").lstrip(":")
+    if env:
+        try:
+            return ZoneInfo(env)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        with open("/etc/localtime", "rb") as fh:
+            return ZoneInfo.from_file(fh, key="localtime")
+    except (OSError, ValueError):
+        zone = datetime.now().astimezone().tzinfo
+        assert zone is not None
+        return zone
+
+
+def config_jobs(cfg: Any, gateway: GatewayService, tz: tzinfo) -> list[CronJob]:
+    """The enabled `cron.jobs`, each sending its message to the gateway in its own session."""
+    jobs = []
+    for index, job in enumerate(cfg.cron.jobs):
+        if not job.enabled:
+            continue
+        spec = ScheduleSpec(cron=job.schedule.cron, every=job.schedule.every, at=job.schedule.at)
+        try:
+            schedule = Schedule(spec, tz)
+        except ScheduleError as exc:
+            raise ConfigError(f"cron.jobs[{index}].schedule ({job.id}): {exc}") from exc
+        jobs.append(CronJob(
+            id=job.id, schedule=schedule,
+            run=gateway_job_runner(gateway, job.id, job.message, job.agent),
+            max_retries=job.retry.max_retries, retry_backoff_seconds=job.retry.backoff_seconds,
+            timeout_seconds=job.timeout_seconds,
+        ))
+    return jobs
+
+
+class PluginSetup:
+    """The plugins and the scheduler of one gateway; see the module docstring for the wiring."""
+
+    def __init__(
+        self,
+        cfg: Any,
+        state_dir: Path,
+        clock: Clock,
+        *,
+        send: Send | None = None,
+        fetch: Fetch | None = None,
+        runtimes: dict[str, PluginRuntime] | None = None,
+        schedule_store: ScheduleStore | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.state_dir = state_dir
+        self.tz = gateway_zone(cfg.gateway.timezone)
+        pcfg = cfg.plugins
+        self.found = discover([Path(d) for d in pcfg.dirs], pcfg.enabled)
+        caps = PluginCaps(memory_mb=pcfg.memory_limit_mb, fuel=pcfg.fuel_per_call, timeout_seconds=pcfg.timeout_seconds)
+        ready, self.problems = sources(self.found, pcfg.config, caps)
+        for problem in self.problems:
+            log.error("plugin not loaded: %s", problem)
+        self.host = PluginHost(
+            storage=PluginStorage(state_dir / "plugins"), send=send, fetch=fetch,
+            configs={s.manifest.name: s.config for s in ready}, timeout_seconds=max(pcfg.timeout_seconds, 30.0),
+        )
+        self.manager = PluginManager(
+            ready, runtimes or {"wasm": WasmRuntime(), "python": PythonRuntime()}, self.host,
+            reset_triggers=tuple(cfg.sessions.reset_triggers), max_chars=cfg.gateway.max_message_chars,
+        )
+        self.schedule_store = schedule_store or JsonScheduleStore(state_dir / "cron" / "jobs.json")
+        self.scheduler: CronScheduler | None = None
+
+    @property
+    def hooks(self) -> TurnHooks:
+        """What Gateway.handle calls: `await hooks.before_turn(message, session_key)`."""
+        return self.manager
+
+    async def start(self, gateway: GatewayService, llm: LLMClient | None = None) -> None:
+        """Loads the plugins (a failing one is logged and left out) and builds the scheduler."""
+        self.host.llm = llm
+        await self.manager.start()
+        jobs = config_jobs(self.cfg, gateway, self.tz) + self.manager.cron_jobs(self.clock, self.tz)
+        self.scheduler = CronScheduler(
+            jobs, self.schedule_store, self.clock,
+            missed_policy="run-once" if self.cfg.cron.run_missed_on_start else "skip",
+        )
+        await self.scheduler.start()
+
+    async def run_scheduler(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Runs cron jobs until cancelled (start() first)."""
+        if self.scheduler is None:
+            raise RuntimeError("PluginSetup.start() must run before run_scheduler()")
+        await self.scheduler.run(task_status=task_status)
+
+    async def aclose(self) -> None:
+        await self.manager.aclose()
