@@ -5,6 +5,8 @@ import pytest
 pytest_plugins = [
     "tests.fixtures.llm_servers",
     "tests.fixtures.sandbox",
+    "tests.fixtures.discord_standin",
+    "tests.fixtures.graph_standin",
 ]
 
 
