@@ -2,7 +2,7 @@
 token counts already cached, against counting every message afresh (tiktoken cl100k, and the
 estimator). Budget: <= 1 ms with cached counts.
 
-Two sessions: "pruned" is a tool-using chat of about 370k tokens that must be cut to the default
+Two sessions: "pruned" is a tool-using chat of about 330k tokens that must be cut to the default
 128k window (drops and soft-trims); "fits" is 2,000 short chat messages that fit whole.
 """
 
