@@ -66,6 +66,8 @@ def normalise_rest_url(url: str | None) -> str | None:
 class DiscordChannel:
     """A Channel for one Discord bot (one `account`).
 
+    `rest_retries` is how often hikari retries a REST call after a connection error (with its own
+    backoff, about 9 s for 3) before the start or a send fails.
     `message_content_intent=False` drops the privileged Message Content intent: DMs and messages
     that mention the bot still carry their text, other guild messages arrive empty (and are
     dropped), which suits `requireMention: true` everywhere.
@@ -81,6 +83,7 @@ class DiscordChannel:
         account: str = "default",
         name: str = "discord",
         message_content_intent: bool = True,
+        rest_retries: int = 3,
         max_concurrent: int = 32,
     ) -> None:
         if not token or not token.strip():
@@ -90,6 +93,7 @@ class DiscordChannel:
         self._token = token.strip()
         self._rest_url = normalise_rest_url(rest_url)
         self._message_content = message_content_intent
+        self._rest_retries = rest_retries
         self._bot: Any = None
         self.bot_id = 0
         self.username: str | None = None
@@ -144,7 +148,7 @@ class DiscordChannel:
         try:
             return hikari.GatewayBot(
                 self._token, rest_url=self._rest_url, banner=None, logs=None, intents=intents,
-                suppress_optimization_warning=True,
+                suppress_optimization_warning=True, max_retries=self._rest_retries,
                 cache_settings=CacheSettings(components=hikari.api.CacheComponents.ME),
             )
         except ValueError as exc:  # hikari reads the bot id out of the token's first part
