@@ -126,12 +126,19 @@ class DiscordChannel:
         bot.subscribe(hikari.ShardReadyEvent, self._on_ready)
         bot.subscribe(hikari.ShardConnectedEvent, self._on_connected)
         bot.subscribe(hikari.ShardDisconnectedEvent, self._on_disconnected)
+        before = asyncio.all_tasks()
         try:
             await bot.start(check_for_updates=False)
             me = bot.get_me() or await bot.rest.fetch_my_user()
-        except Exception as exc:
-            await self._close_bot(bot)
-            raise self._translate(exc, "start") from exc
+        except BaseException as exc:
+            # Also on cancellation (the supervisor's start timeout): a half-started bot would
+            # otherwise keep reconnecting in the background forever.
+            with anyio.CancelScope(shield=True):
+                await self._close_bot(bot)
+                await _stop_orphan_shards(before)
+            if isinstance(exc, Exception):
+                raise self._translate(exc, "start") from exc
+            raise
         self._bot = bot
         self.bot_id, self.username = int(me.id), me.username
         self.state = "running"
@@ -285,6 +292,23 @@ class DiscordChannel:
             await bot.rest.trigger_typing(int(message.peer_id))
         except Exception as exc:  # a typing indicator is decoration; never fail a turn for it
             log.debug("discord typing failed (ignored): %s", exc)
+
+
+async def _stop_orphan_shards(before: set[asyncio.Task[Any]]) -> None:
+    """Cancels shard loops hikari started since `before` and lost track of.
+
+    hikari registers a shard with the bot only once its handshake completed; a start cancelled
+    before that (a gateway that never says HELLO) leaves the shard's shielded keep-alive task
+    running, and `bot.close()` cannot see it. Cancelling that task is what `shard.close()` does.
+    """
+    orphans = []
+    for task in asyncio.all_tasks() - before:
+        coro = task.get_coro()
+        if getattr(coro, "__qualname__", "").startswith("GatewayShardImpl.") and not task.done():
+            task.cancel()
+            orphans.append(task)
+    if orphans:
+        await asyncio.gather(*orphans, return_exceptions=True)
 
 
 def _undefined() -> Any:

@@ -287,6 +287,21 @@ async def test_a_refused_token_fails_the_start_with_a_channel_error(discord_stan
         await channel.send(_out("1", "x"))
 
 
+async def test_a_start_that_hangs_is_cut_by_the_supervisor_and_leaves_no_connection(
+    discord_standin: DiscordStandIn,
+) -> None:
+    discord_standin.silent = True
+    channel = DiscordChannel(discord_standin.token, rest_url=discord_standin.base_url)
+    async with ChannelSupervisor([channel], lambda _: Recorder(), start_timeout=1,
+                                 backoff=lambda: Backoff(initial=5, cap=5)) as supervisor:
+        await supervisor.wait_started()
+        [status] = supervisor.status()
+        assert status.state == "failed" and "start took over 1 s" in (status.last_error or "")
+        await until(lambda: discord_standin.open_sockets == 0, within=5)
+        await anyio.sleep(QUIET_SECONDS)  # and the abandoned bot does not dial again
+        assert discord_standin.open_sockets == 0 and len(discord_standin.compression) == 1
+
+
 def test_a_malformed_token_is_a_config_error() -> None:
     import hikari
 
