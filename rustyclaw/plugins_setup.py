@@ -18,7 +18,7 @@ import logging
 import os
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
@@ -59,6 +59,25 @@ def gateway_zone(name: str | None) -> tzinfo:
         zone = datetime.now().astimezone().tzinfo
         assert zone is not None
         return zone
+
+
+class TextFetcher(Protocol):
+    """What the web_fetch tool offers (adapters/tools/web_fetch.py): SSRF-guarded, redirects checked."""
+
+    async def fetch(self, url: str) -> str: ...
+
+
+def fetch_through(tool: TextFetcher) -> Fetch:
+    """The plugins' `web.fetch` through the web_fetch tool's guarded fetcher.
+
+    The tool returns text only and raises ToolError for refusals (private addresses, non-text,
+    HTTP >= 400), which the host API passes to the plugin as its error; a success is status 200.
+    """
+
+    async def fetch(url: str) -> tuple[int, str, str]:
+        return 200, "text/plain", await tool.fetch(url)
+
+    return fetch
 
 
 def config_jobs(cfg: Any, gateway: GatewayService, tz: tzinfo) -> list[CronJob]:

@@ -86,3 +86,20 @@ def test_config_fields_and_zone() -> None:
     with pytest.raises(ValueError, match="maxRetries"):
         RustyClawConfig.model_validate({"cron": {"jobs": [
             {"id": "x", "schedule": {"every": "1h"}, "message": "m", "retry": {"maxRetries": -1}}]}})
+
+
+async def test_web_fetch_goes_through_the_guarded_tool(tmp_path: Path) -> None:
+    from rustyclaw.adapters.plugins.host_api import PluginHost, PluginStorage
+    from rustyclaw.adapters.tools.ssrf import Guard
+    from rustyclaw.adapters.tools.web_fetch import WebFetchTool
+    from rustyclaw.domain.plugins import PluginError, PluginManifest
+    from rustyclaw.plugins_setup import fetch_through
+
+    tool = WebFetchTool(Guard())
+    host = PluginHost(storage=PluginStorage(tmp_path), fetch=fetch_through(tool))
+    m = PluginManifest(name="w", version="1", runtime="wasm", entry="w.wasm", permissions=["web"])
+    try:
+        with pytest.raises(PluginError, match=r"web.fetch failed: .*(127\.0\.0\.1|private|loopback|not allowed)"):
+            await host.call(m, "web.fetch", {"url": "http://127.0.0.1:9/"})
+    finally:
+        await tool.aclose()
