@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
@@ -33,6 +34,7 @@ from rustyclaw.adapters.plugins.python_runtime import PythonRuntime
 from rustyclaw.adapters.plugins.wasm_runtime import WasmRuntime
 from rustyclaw.domain.cron import Schedule, ScheduleError, ScheduleSpec
 from rustyclaw.domain.errors import ConfigError
+from rustyclaw.domain.messages import OutboundMessage
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import GatewayService
 from rustyclaw.ports.llm import LLMClient
@@ -78,6 +80,16 @@ def fetch_through(tool: TextFetcher) -> Fetch:
         return 200, "text/plain", await tool.fetch(url)
 
     return fetch
+
+
+def send_through(channel_send: Callable[[str, str, str], Awaitable[None]]) -> Send:
+    """The plugins' `messaging.send` through the `message` tool's `send(channel, peer_id, text)`
+    (account, chat kind and thread are dropped: that callable routes by channel and peer only)."""
+
+    async def send(message: OutboundMessage) -> None:
+        await channel_send(message.channel, message.peer_id, message.text)
+
+    return send
 
 
 def config_jobs(cfg: Any, gateway: GatewayService, tz: tzinfo) -> list[CronJob]:

@@ -103,3 +103,19 @@ async def test_web_fetch_goes_through_the_guarded_tool(tmp_path: Path) -> None:
             await host.call(m, "web.fetch", {"url": "http://127.0.0.1:9/"})
     finally:
         await tool.aclose()
+
+
+async def test_messaging_goes_through_the_channel_send_callable(tmp_path: Path) -> None:
+    from rustyclaw.adapters.plugins.host_api import PluginHost, PluginStorage
+    from rustyclaw.domain.plugins import PluginManifest
+    from rustyclaw.plugins_setup import send_through
+
+    sent: list[tuple[str, str, str]] = []
+
+    async def channel_send(channel: str, peer_id: str, text: str) -> None:
+        sent.append((channel, peer_id, text))
+
+    host = PluginHost(storage=PluginStorage(tmp_path), send=send_through(channel_send))
+    m = PluginManifest(name="m", version="1", runtime="python", entry="m.py", permissions=["messaging"])
+    await host.call(m, "messaging.send", {"channel": "telegram", "peerId": "7", "text": "hi"})
+    assert sent == [("telegram", "7", "hi")]
