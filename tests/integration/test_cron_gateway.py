@@ -12,6 +12,7 @@ from rustyclaw.adapters.cron.scheduler import CronJob, CronScheduler, gateway_jo
 from rustyclaw.adapters.cron.state_file import JsonScheduleStore
 from rustyclaw.domain.cron import Schedule, ScheduleSpec
 from rustyclaw.domain.errors import LLMUnavailableError
+from rustyclaw.domain.messages import InboundMessage
 from tests.unit.fakes import Step
 from tests.unit.gateway_kit import Kit, make_gateway
 
@@ -34,7 +35,10 @@ async def test_a_job_runs_in_its_own_session_and_persists_across_a_restart(tmp_p
     kit.clock.t = t0 + 3600
     assert await scheduler.run_due() == ["brief"]
 
-    key = "agent:main:cron:direct:brief"  # today's form; `agent:main:cron:brief` once session_keys knows cron
+    # `agent:main:cron:direct:brief` today; `agent:main:cron:brief` once session_keys knows cron.
+    key = kit.gateway.key_for(InboundMessage(channel="cron", peer_id="brief", sender_id="cron", session_hint="brief"))
+    assert key.startswith("agent:main:cron:") and key.endswith(":brief")
+    assert [e.key for e in await kit.store.list_sessions()] == [key]
     entry = await kit.store.get_session(key)
     assert entry is not None
     history = await kit.store.load_messages(entry)
