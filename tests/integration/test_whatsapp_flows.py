@@ -136,6 +136,13 @@ async def test_malformed_payloads_get_400(flow: Flow) -> None:
     assert await flow.graph.wait_texts(USER, 1) == ["echo: still there?"]
 
 
+async def test_an_oversized_body_gets_413_before_it_is_read(flow: Flow) -> None:
+    payload = text_message(USER, "x" * (2 << 20))
+    assert (await flow.meta.post(payload)).status_code == 413
+    await anyio.sleep(QUIET_SECONDS)
+    assert flow.llm.turns == 0
+
+
 async def test_a_redelivered_wamid_is_answered_once(flow: Flow) -> None:
     payload = text_message(USER, "only once", wamid=new_wamid())
     first = await flow.meta.post(payload)
