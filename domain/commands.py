@@ -12,13 +12,14 @@ HELP_TEXT = """Commands:
 /new or /reset: start a fresh session (the old one is archived)
 /status: this session's key, model and token use
 /model: show the model; /model <provider/model> to switch this session; /model default to go back
+/tts on|off|auto: speak this session's replies as voice notes, never, or as configured
 /stop: stop the answer that is running
 /elevated on|off: let this session run tools that need elevation (allowed senders only)
 /help: this list"""
 
 # Commands the gateway answers before taking the session's turn lock.
 UNLOCKED = frozenset({"stop", "help"})
-KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help", "elevated"})
+KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help", "elevated", "tts"})
 
 
 class Command(msgspec.Struct, frozen=True):

@@ -74,6 +74,10 @@ class InvalidInputError(RustyClawError):
     """A message or request was malformed or too large; the message says what and where."""
 
 
+class AudioError(InvalidInputError):
+    """A voice note could not be used (empty, corrupt, too long, unsupported); the text is for the user."""
+
+
 class ToolError(RustyClawError):
     """A tool failed or was refused; the text goes back to the model as the tool result."""
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 import msgspec
 
-from rustyclaw.domain.messages import Usage
+from rustyclaw.domain.messages import Attachment, Usage
 
 
 class TurnStarted(msgspec.Struct, frozen=True, kw_only=True, tag="started"):
@@ -37,6 +37,9 @@ class Reply(msgspec.Struct, frozen=True, kw_only=True, tag="reply"):
     finish_reason: str = "stop"
     error: str | None = None
     command: str | None = None
+    # Voice: what a voice note was heard as, and the reply spoken as a voice note (domain/voice.py).
+    transcript: str | None = None
+    attachments: tuple[Attachment, ...] = ()
 
 
 TurnEvent = TurnStarted | ReplyDelta | ToolActivity | Reply

@@ -10,6 +10,7 @@ import anyio
 import msgspec
 
 from rustyclaw.domain import commands
+from rustyclaw.domain import voice as voice_rules
 from rustyclaw.domain.agent import AgentRunner, TurnOutcome, new_message_id
 from rustyclaw.domain.elevation import ElevationGate, elevated_command
 from rustyclaw.domain.errors import InvalidInputError, LLMError
@@ -23,6 +24,7 @@ from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import Emit
 from rustyclaw.ports.llm import LLMClient
 from rustyclaw.ports.tools import ToolContext
+from rustyclaw.ports.voice import VoiceNotes
 
 log = logging.getLogger("rustyclaw.gateway")
 
@@ -59,6 +61,7 @@ class Gateway:
         settings: AgentSettings,
         access: AccessGate | None = None,
         elevation: ElevationGate | None = None,
+        voice: VoiceNotes | None = None,
     ) -> None:
         self.sessions = sessions
         self._agent = agent
@@ -68,6 +71,7 @@ class Gateway:
         self._settings = settings
         self._access: AccessGate = access or OpenAccess()
         self._elevation = elevation
+        self._voice = voice
         self._ready = False
         self.turns_total = 0
 
@@ -107,6 +111,12 @@ class Gateway:
             if decision.reply is None:
                 return None
             return Reply(text=decision.reply, session_key=key, session_id="", command="access")
+        # A voice note becomes the user's text here, so spoken slash commands work too.
+        heard = await voice_rules.listen(self._voice, message)
+        if heard.problem is not None:
+            return Reply(text=heard.problem, session_key=key, session_id="", command="voice",
+                         error=heard.problem, transcript=heard.transcript)
+        message = heard.message
         self._validate(message)
 
         command = commands.parse_command(message.text, self.sessions.settings.reset_triggers)
@@ -121,8 +131,10 @@ class Gateway:
                 log.info("duplicate inbound dropped", extra={"session": key})
                 return None
             if command is not None:
-                return await self._locked_command(command, entry, message)
-            return await self._turn(entry, message, emit)
+                reply = await self._locked_command(command, entry, message)
+            else:
+                reply = await self._turn(entry, message, emit)
+            return await voice_rules.speak_reply(self._voice, reply, entry.tts, heard)
 
     def _unlocked_command(self, command: commands.Command, key: str) -> Reply:
         if command.name == "stop":
@@ -148,6 +160,11 @@ class Gateway:
                 else self._elevation.elevation_refusal(entry.agent_id, message.channel, message.sender_id)
             )
             text = elevated_command(entry, command.args, refusal)
+            await self.sessions.touch(entry, message)
+        elif command.name == "tts":
+            voice = self._voice
+            text = voice_rules.tts_command(entry, command.args, voice.auto if voice else "off",
+                                           voice is not None and voice.can_speak)
             await self.sessions.touch(entry, message)
         else:  # model
             providers = {ref.split("/", 1)[0] for ref in self._llm.known_models()}

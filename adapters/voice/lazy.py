@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import ctypes.util
 import gc
@@ -25,10 +26,8 @@ def _return_freed_memory() -> None:
     name = ctypes.util.find_library("c")
     if name is None:
         return
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
         ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass  # not glibc
 
 
 class LazyModel(Generic[T]):

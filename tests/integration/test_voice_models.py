@@ -6,10 +6,10 @@ import anyio
 import numpy as np
 import pytest
 
+from rustyclaw.adapters.voice.piper_tts import PiperTextToSpeech
+from rustyclaw.adapters.voice.whisper_stt import WhisperSpeechToText
 from rustyclaw.domain.errors import AudioError
 from rustyclaw.domain.messages import Attachment
-from rustyclaw.adapters.voice.whisper_stt import WhisperSpeechToText
-from rustyclaw.adapters.voice.piper_tts import PiperTextToSpeech
 
 from .voice_kit import SENTENCE, decode_ogg, mp3_bytes, piper_audio, service, wav_bytes, words
 
@@ -85,7 +85,7 @@ async def test_models_load_on_first_use_and_unload_when_idle() -> None:
     await stt.transcribe(pcm)
     assert stt.model.loads == 1  # kept while in use
     with anyio.fail_after(10):
-        while stt.model.loaded or tts.model.loaded:
+        while stt.model.loaded or tts.model.loaded:  # noqa: ASYNC110 - the unload is a loop timer
             await anyio.sleep(0.05)
     await stt.transcribe(pcm)
     assert stt.model.loads == 2  # loaded again on the next use
