@@ -102,6 +102,7 @@ class WhatsAppConfig(ChannelAccessConfig):
                 ("accessToken", self.access_token),
                 ("phoneNumberId", self.phone_number_id),
                 ("verifyToken", self.verify_token),
+                ("appSecret", self.app_secret),
             ]
             problems = [(key, f"WhatsApp is enabled but {key} is not set") for key, v in missing if not v]
             if problems:

@@ -12,9 +12,10 @@ from rustyclaw.domain.context import ContextBuilder
 from rustyclaw.domain.events import ReplyDelta, ToolActivity
 from rustyclaw.domain.messages import ChatMessage, Usage
 from rustyclaw.domain.tools import ToolRegistry
+from rustyclaw.ext import tokens
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import Emit
-from rustyclaw.ports.llm import LLMClient, LLMRequest, LLMResult, TextDelta
+from rustyclaw.ports.llm import LLMClient, LLMRequest, LLMResult, TextDelta, ToolSpec
 from rustyclaw.ports.tools import ToolContext
 
 log = logging.getLogger("rustyclaw.agent")
@@ -31,6 +32,10 @@ class TurnOutcome(msgspec.Struct, kw_only=True):
     finish_reason: str
     prompt_tokens: int
     iterations: int
+
+
+def _schema_text(spec: ToolSpec) -> str:
+    return msgspec.json.encode(spec).decode()
 
 
 def new_message_id() -> str:
@@ -77,9 +82,9 @@ class AgentRunner:
         """`history` already ends with the user's message; it is extended as steps complete."""
         send = emit or _noop
         system = ChatMessage(role="system", content=system_prompt)
+        system.tokens = self._context.text_cost(system_prompt) - tokens.message_overhead(False)
         specs = self._tools.specs(tool_context)
-        schema_tokens = sum(self._context.cost(ChatMessage(role="system", content=msgspec.json.encode(
-            spec).decode())) for spec in specs)
+        schema_tokens = sum(self._context.text_cost(_schema_text(spec)) for spec in specs)
         budget = self._context_tokens - self._max_completion - schema_tokens
         working = list(history)
         prompt_in = completion_out = 0

@@ -18,6 +18,9 @@ from rustyclaw.ports.tokenizer import Tokenizer
 
 # The count of an assistant message includes its tool calls' names and JSON arguments.
 _CALL_OVERHEAD = 4
+# "[... N characters trimmed ...]" in cl100k.
+_TRIM_MARKER_TOKENS = 10
+_TEXT_CACHE_LIMIT = 256
 
 
 class ContextWindow(msgspec.Struct, frozen=True, kw_only=True):
@@ -54,9 +57,19 @@ class ContextBuilder:
     def __init__(self, tokenizer: Tokenizer, settings: PruningSettings) -> None:
         self._tokenizer = tokenizer
         self._settings = settings
+        self._text_costs: dict[str, int] = {}
 
     def cost(self, message: ChatMessage) -> int:
         return message_cost(message, self._tokenizer)
+
+    def text_cost(self, text: str) -> int:
+        """Cost of a system-role text (the prompt, tool schemas), cached: they repeat every turn."""
+        cached = self._text_costs.get(text)
+        if cached is None:
+            if len(self._text_costs) >= _TEXT_CACHE_LIMIT:
+                self._text_costs.clear()
+            cached = self._text_costs[text] = self._tokenizer.count(text) + tokens.message_overhead(False)
+        return cached
 
     def assemble(
         self, system: ChatMessage | None, history: Sequence[ChatMessage], budget: int
@@ -106,10 +119,15 @@ class ContextBuilder:
                     break
         else:
             protected_from = 0
+        kept_chars = settings.soft_trim_head_chars + settings.soft_trim_tail_chars
         out = [-1] * len(history)
         for i in range(protected_from):
             message = history[i]
-            if message.role == "tool" and len(message.content) > settings.soft_trim_max_chars:
-                text = trim_text(message.content, settings)
-                out[i] = self._tokenizer.count(text) + tokens.message_overhead(message.name is not None)
+            size = len(message.content)
+            if message.role == "tool" and size > settings.soft_trim_max_chars:
+                # Proportional to the cached count: recounting every long result on every turn
+                # would cost more than the whole assembly.
+                own = message_tokens(message, self._tokenizer)
+                out[i] = -(-own * kept_chars // size) + _TRIM_MARKER_TOKENS + tokens.message_overhead(
+                    message.name is not None)
         return out

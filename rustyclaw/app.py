@@ -9,6 +9,7 @@ from typing import Any
 
 import anyio
 
+from rustyclaw.adapters.audit.jsonl import JsonlAuditLog
 from rustyclaw.adapters.channels.supervisor import ChannelSupervisor
 from rustyclaw.adapters.clock import SystemClock
 from rustyclaw.adapters.http.app import create_app
@@ -17,6 +18,7 @@ from rustyclaw.adapters.http.server import HttpServer
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.storage.factory import open_store
 from rustyclaw.adapters.tokenizer import make_tokenizer
+from rustyclaw.adapters.tools.message import ChannelSend
 from rustyclaw.adapters.workspace.files import FolderWorkspace
 from rustyclaw.channels_setup import ChannelSetup
 from rustyclaw.domain.agent import AgentRunner
@@ -26,11 +28,12 @@ from rustyclaw.domain.dispatch import ChannelDispatcher
 from rustyclaw.domain.gateway import AccessGate, Gateway
 from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.sessions import SessionService
-from rustyclaw.domain.tools import ToolRegistry
 from rustyclaw.model_setup import ModelSetup
 from rustyclaw.ports.llm import LLMClient
+from rustyclaw.ports.sandbox import Sandbox
 from rustyclaw.ports.storage import SessionStore
 from rustyclaw.settings_map import agent_settings, secret_value, session_settings
+from rustyclaw.tools_setup import ToolSetup, build_tools
 
 log = logging.getLogger("rustyclaw.app")
 
@@ -40,10 +43,13 @@ class Core:
 
     def __init__(
         self, cfg: Any, *, llm: LLMClient | None = None, store: SessionStore | None = None,
-        access: AccessGate | None = None,
+        access: AccessGate | None = None, channels_send: ChannelSend | None = None,
     ) -> None:
         self.cfg = cfg
         self.access = access
+        self._channels_send = channels_send
+        self.tool_setup: ToolSetup | None = None
+        self.sandbox: Sandbox | None = None
         self.clock = SystemClock()
         self.state_dir = Path(cfg.gateway.state_dir).expanduser()
         self.store = store or open_store(cfg.storage, self.state_dir)
@@ -66,7 +72,16 @@ class Core:
         cfg = self.cfg
         agents = agent_settings(cfg)
         sessions = SessionService(self.store, self.clock, session_settings(cfg))
-        tools = ToolRegistry()
+        if cfg.sandbox.mode != "off":
+            from rustyclaw.adapters.sandbox.settings import sandbox_from_config
+
+            self.sandbox = sandbox_from_config(cfg.sandbox)  # no I/O until the first exec
+        self.tool_setup = build_tools(
+            cfg, store=self.store, sessions_service=sessions, workspace_root=Path(cfg.agents.workspace),
+            sandbox=self.sandbox, channels_send=self._channels_send,
+            audit=JsonlAuditLog.in_state_dir(self.state_dir),
+        )
+        tools = self.tool_setup.registry
 
         def model_of(entry: Any) -> str:
             return str(entry.model or agents.agent_models.get(entry.agent_id) or llm.model_for("default"))
@@ -85,10 +100,24 @@ class Core:
             workspace, base_prompt=agents.system_prompt,
             per_file_chars=agents.bootstrap_max_chars, total_chars=agents.bootstrap_total_max_chars,
         )
-        return Gateway(sessions, runner, prompts, llm, self.clock, agents, self.access)
+        return Gateway(sessions, runner, prompts, llm, self.clock, agents, self.access,
+                       elevation=self.tool_setup.policy)
+
+    async def run_background(self) -> None:
+        """Long-running chores of the core: the embedded model's start, idle sandbox pruning."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self.models.run_embedded)
+            if self.sandbox is not None:
+                from rustyclaw.adapters.sandbox.idle import prune_idle_forever
+
+                tg.start_soon(prune_idle_forever, self.sandbox, self.cfg.sandbox.prune_idle_hours * 3600)
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
+            if self.tool_setup is not None:
+                await self.tool_setup.aclose()
+            if self.sandbox is not None:
+                await self.sandbox.aclose()
             if self._llm_override is None:
                 await self.models.aclose()
             if self._started_store:
@@ -105,7 +134,8 @@ class Application:
         self.cfg = cfg
         state_dir = Path(cfg.gateway.state_dir).expanduser()
         self.channel_setup = ChannelSetup(cfg, state_dir, SystemClock())
-        self.core = Core(cfg, llm=llm, store=store, access=self.channel_setup.access)
+        self.core = Core(cfg, llm=llm, store=store, access=self.channel_setup.access,
+                         channels_send=self.channel_setup.send)
         self.supervisor: ChannelSupervisor | None = None
         self.host = host or cfg.gateway.host
         self.port = cfg.gateway.port if port is None else port
@@ -137,7 +167,7 @@ class Application:
             )
             async with anyio.create_task_group() as tg, self.supervisor:
                 tg.start_soon(self._watch_signals)
-                tg.start_soon(self.core.models.run_embedded)
+                tg.start_soon(self.core.run_background)
                 tg.start_soon(self.http.serve, self._on_listening)
                 await self._stop.wait()
                 tg.cancel_scope.cancel()

@@ -7,6 +7,8 @@ from typing import Any
 
 from rustyclaw.adapters.http.asgi import ASGIApp
 from rustyclaw.domain.access import AccessController, ChannelAccess
+from rustyclaw.domain.errors import ChannelError
+from rustyclaw.domain.messages import OutboundMessage
 from rustyclaw.domain.pairing import PairingService
 from rustyclaw.ports.channel import Channel
 from rustyclaw.ports.clock import Clock
@@ -25,13 +27,22 @@ class ChannelSetup:
             for name in ("telegram", "discord", "whatsapp")
             if getattr(cfg.channels, name).enabled
         }
+        # The pairing files are only needed when some channel can meet strangers.
+        pairing = PairingService(_pairing_store(state_dir), clock) if sections else None
         self.access = AccessController(
-            {name: ChannelAccess.from_mapping(raw) for name, raw in sections.items()},
-            clock,
-            PairingService(_pairing_store(state_dir), clock),
+            {name: ChannelAccess.from_mapping(raw) for name, raw in sections.items()}, clock, pairing
         )
         for name, raw in sections.items():
             self._add(name, raw)
+
+    async def send(self, channel: str, peer_id: str, text: str) -> None:
+        """The `message` tool's way out: a text to a peer on an enabled channel."""
+        for candidate in self.channels:
+            if candidate.name == channel:
+                await candidate.send(OutboundMessage(channel=channel, peer_id=peer_id, text=text))
+                return
+        enabled = ", ".join(c.name for c in self.channels) or "none"
+        raise ChannelError(f"channel {channel!r} is not enabled (enabled: {enabled})")
 
     def _add(self, name: str, raw: dict[str, Any]) -> None:
         if name == "telegram":

@@ -21,7 +21,7 @@ async def _chat(cfg: Any, session: str) -> int:
     gateway = await core.start()
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(core.models.run_embedded)
+            tg.start_soon(core.run_background)
             if core.models.notice:
                 print(core.models.notice, file=sys.stderr)
             print("rustyclaw chat: type a message, /help for commands, Ctrl-D to leave.")

@@ -10,13 +10,10 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-import anyio
-
-from rustyclaw.adapters.clock import SystemClock
-from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
-from rustyclaw.domain.pairing import PairingService
+if TYPE_CHECKING:  # the parser is built on every CLI start; the rest loads only for `pairing`
+    from rustyclaw.domain.pairing import PairingService
 
 
 def default_state_dir() -> Path:
@@ -49,6 +46,12 @@ def run_pairing(args: argparse.Namespace, state_dir: Path | None = None, out: Te
     """
     stream = out or sys.stdout
     folder = state_dir or (Path(args.state_dir) if getattr(args, "state_dir", None) else default_state_dir())
+    import anyio
+
+    from rustyclaw.adapters.clock import SystemClock
+    from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
+    from rustyclaw.domain.pairing import PairingService
+
     service = PairingService(JsonFilePairingStore(folder), SystemClock())
     if args.action == "list":
         return anyio.run(_list, service, getattr(args, "channel", None), stream)

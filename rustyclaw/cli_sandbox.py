@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import anyio
-
-from rustyclaw.config.loader import load_config
-
 
 def add_sandbox_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox = sub.add_parser("sandbox", help="check the container engine or build the sandbox image")
@@ -23,6 +19,10 @@ def add_sandbox_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 
 def run_sandbox(args: argparse.Namespace) -> int:
+    import anyio
+
+    from rustyclaw.config.loader import load_config
+
     docker = load_config(args.config).config.sandbox.docker
     if args.action == "doctor":
         from rustyclaw.adapters.sandbox.doctor import doctor

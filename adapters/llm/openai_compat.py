@@ -184,6 +184,10 @@ class OpenAICompatProvider:
                 if text:
                     yield text
                 if done:
+                    # Reading to the end of the body lets httpx reuse the connection for the next call.
+                    with anyio.move_on_after(1):
+                        async for _ in lines:
+                            pass
                     return
             if line is None:
                 break

@@ -114,6 +114,9 @@ def test_channel_enabled_without_credentials_is_refused(home: Path) -> None:
         RustyClawConfig.model_validate(
             {"channels": {"whatsapp": {"enabled": True, "accessToken": "a", "verifyToken": "v"}}}
         )
+    with pytest.raises(ValueError, match="appSecret is not set"):
+        RustyClawConfig.model_validate({"channels": {"whatsapp": {
+            "enabled": True, "accessToken": "a", "verifyToken": "v", "phoneNumberId": "1"}}})
 
 
 def test_idle_reset_needs_minutes(home: Path) -> None:
