@@ -24,6 +24,7 @@ from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import Emit
 from rustyclaw.ports.llm import LLMClient
 from rustyclaw.ports.tools import ToolContext
+from rustyclaw.ports.plugins import TurnHooks
 from rustyclaw.ports.voice import VoiceNotes
 
 log = logging.getLogger("rustyclaw.gateway")
@@ -62,6 +63,7 @@ class Gateway:
         access: AccessGate | None = None,
         elevation: ElevationGate | None = None,
         voice: VoiceNotes | None = None,
+        hooks: TurnHooks | None = None,
     ) -> None:
         self.sessions = sessions
         self._agent = agent
@@ -72,6 +74,7 @@ class Gateway:
         self._access: AccessGate = access or OpenAccess()
         self._elevation = elevation
         self._voice = voice
+        self._hooks = hooks
         self._ready = False
         self.turns_total = 0
 
@@ -118,6 +121,13 @@ class Gateway:
                          error=heard.problem, transcript=heard.transcript)
         message = heard.message
         self._validate(message)
+        if self._hooks is not None:
+            # Plugins see a message after access and transcription, before commands and the agent.
+            outcome = await self._hooks.before_turn(message, key)
+            if isinstance(outcome, Reply):
+                return outcome
+            if outcome is not None:
+                message = outcome
 
         command = commands.parse_command(message.text, self.sessions.settings.reset_triggers)
         if command is not None and command.name in commands.UNLOCKED:

@@ -14,6 +14,9 @@ def session_key(message: InboundMessage, agent_id: str, settings: SessionSetting
     """`agent:<a>:main`, `agent:<a>:direct:<peer>`, `agent:<a>:<ch>:direct:<peer>`,
     `agent:<a>:<ch>:<account>:direct:<peer>`, `agent:<a>:<ch>:group:<id>` (+ `:thread:<id>`)."""
     base = f"agent:{agent_id}"
+    if message.channel == "cron" and message.session_hint is not None:
+        # Every scheduled job keeps its own session (OpenClaw's `cron:<jobId>`, under its agent).
+        return f"{base}:cron:{message.session_hint}"
     if settings.scope == "global":
         return f"{base}:global"
     if message.session_hint is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
@@ -16,6 +16,7 @@ from rustyclaw.adapters.http.app import create_app
 from rustyclaw.adapters.http.mounts import with_mounts
 from rustyclaw.adapters.http.server import HttpServer
 from rustyclaw.adapters.http.settings import HttpSettings
+from rustyclaw.adapters.http.voice_api import VOICE_PATH, voice_app
 from rustyclaw.adapters.storage.factory import open_store
 from rustyclaw.adapters.tokenizer import make_tokenizer
 from rustyclaw.adapters.tools.message import ChannelSend
@@ -29,11 +30,13 @@ from rustyclaw.domain.gateway import AccessGate, Gateway
 from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.model_setup import ModelSetup
+from rustyclaw.plugins_setup import PluginSetup, TextFetcher, fetch_through, send_through
 from rustyclaw.ports.llm import LLMClient
 from rustyclaw.ports.sandbox import Sandbox
 from rustyclaw.ports.storage import SessionStore
 from rustyclaw.settings_map import agent_settings, secret_value, session_settings
 from rustyclaw.tools_setup import ToolSetup, build_tools
+from rustyclaw.voice_setup import build_voice
 
 log = logging.getLogger("rustyclaw.app")
 
@@ -50,6 +53,8 @@ class Core:
         self._channels_send = channels_send
         self.tool_setup: ToolSetup | None = None
         self.sandbox: Sandbox | None = None
+        self.voice = build_voice(cfg.voice)  # None when voice is off; models load on first use
+        self.plugins: PluginSetup | None = None
         self.clock = SystemClock()
         self.state_dir = Path(cfg.gateway.state_dir).expanduser()
         self.store = store or open_store(cfg.storage, self.state_dir)
@@ -65,7 +70,11 @@ class Core:
         if self.llm is None:
             self.llm = await self.models.build()
         await self.llm.start()
+        if self.voice is not None:
+            await self.voice.start()
         self.gateway = self._wire(self.llm)
+        assert self.plugins is not None
+        await self.plugins.start(self.gateway, self.llm)
         return self.gateway
 
     def _wire(self, llm: LLMClient) -> Gateway:
@@ -82,6 +91,12 @@ class Core:
             audit=JsonlAuditLog.in_state_dir(self.state_dir),
         )
         tools = self.tool_setup.registry
+        web_fetch = next((t for t in self.tool_setup.tools if t.spec.name == "web_fetch"), None)
+        self.plugins = PluginSetup(
+            cfg, self.state_dir, self.clock,
+            send=send_through(self._channels_send) if self._channels_send else None,
+            fetch=fetch_through(cast(TextFetcher, web_fetch)) if web_fetch is not None else None,
+        )
 
         def model_of(entry: Any) -> str:
             return str(entry.model or agents.agent_models.get(entry.agent_id) or llm.model_for("default"))
@@ -101,12 +116,14 @@ class Core:
             per_file_chars=agents.bootstrap_max_chars, total_chars=agents.bootstrap_total_max_chars,
         )
         return Gateway(sessions, runner, prompts, llm, self.clock, agents, self.access,
-                       elevation=self.tool_setup.policy)
+                       elevation=self.tool_setup.policy, voice=self.voice, hooks=self.plugins.hooks)
 
     async def run_background(self) -> None:
         """Long-running chores of the core: the embedded model's start, idle sandbox pruning."""
         async with anyio.create_task_group() as tg:
             tg.start_soon(self.models.run_embedded)
+            if self.plugins is not None:
+                tg.start_soon(self.plugins.run_scheduler)
             if self.sandbox is not None:
                 from rustyclaw.adapters.sandbox.idle import prune_idle_forever
 
@@ -114,6 +131,10 @@ class Core:
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True):
+            if self.plugins is not None:
+                await self.plugins.aclose()
+            if self.voice is not None:
+                await self.voice.aclose()
             if self.tool_setup is not None:
                 await self.tool_setup.aclose()
             if self.sandbox is not None:
@@ -160,7 +181,8 @@ class Application:
         )
         try:
             gateway = await self.core.start()
-            app = with_mounts(create_app(gateway, http_settings), self.channel_setup.mounts)
+            mounts = {**self.channel_setup.mounts, VOICE_PATH: voice_app(gateway, http_settings)}
+            app = with_mounts(create_app(gateway, http_settings), mounts)
             self.http = HttpServer(app, self.host, self.port, self.token)
             self.supervisor = ChannelSupervisor(
                 self.channel_setup.channels, lambda channel: ChannelDispatcher(gateway, channel)

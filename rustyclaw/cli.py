@@ -51,9 +51,11 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--to", dest="target", choices=["sqlite", "json", "postgres"],
                      help="backend to import into (default: storage.backend)")
     from rustyclaw.cli_pairing import add_pairing_parser
+    from rustyclaw.cli_plugins import add_plugins_parser
     from rustyclaw.cli_sandbox import add_sandbox_parser
 
     add_pairing_parser(sub)
+    add_plugins_parser(sub)
     add_sandbox_parser(sub)
     return parser
 
@@ -83,6 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rustyclaw.cli_pairing import run_pairing
 
             return run_pairing(args, state_dir=_state_dir(args))
+        if args.command == "plugins":
+            from rustyclaw.cli_plugins import run_plugins
+
+            return run_plugins(args)
         if args.command == "sandbox":
             from rustyclaw.cli_sandbox import run_sandbox
 

@@ -12,14 +12,18 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 
 from rustyclaw.domain.errors import ToolError
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+if TYPE_CHECKING:  # httpx loads with the first fetch, not with the gateway (idle memory)
+    import httpx
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -65,6 +69,8 @@ class Guard:
         self._resolve = resolver or system_resolver
 
     async def check(self, raw: str | httpx.URL) -> Target:
+        import httpx
+
         try:
             url = httpx.URL(raw)
         except (httpx.InvalidURL, TypeError) as exc:

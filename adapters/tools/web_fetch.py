@@ -6,16 +6,19 @@ connected to the IP the guard checked. Only text-like content types are returned
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import httpx
 
 from rustyclaw.adapters.tools.html_text import html_to_text
 from rustyclaw.adapters.tools.ssrf import Guard, Target
 from rustyclaw.domain.errors import ToolError
 from rustyclaw.ports.llm import ToolSpec
 from rustyclaw.ports.tools import ToolContext
+
+if TYPE_CHECKING:  # httpx loads with the first fetch, not with the gateway (idle memory)
+    import httpx
+
 
 USER_AGENT = "RustyClaw/0.1 (+web_fetch)"
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml+xml", "application/javascript")
@@ -52,6 +55,8 @@ class WebFetchTool:
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
+        import httpx
+
         if self._client is None:
             # No proxies from the environment: they would resolve the name again, past the guard.
             self._client = httpx.AsyncClient(
@@ -85,6 +90,8 @@ class WebFetchTool:
 
     async def _one_hop(self, target: Target) -> str | httpx.URL:
         """The page's text, or the next URL for a redirect."""
+        import httpx
+
         extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
         request = self._http().build_request(
             "GET", target.pinned_url(), extensions=extensions,
@@ -117,6 +124,8 @@ class WebFetchTool:
         return text + ("\n[... truncated]" if truncated else "")
 
     async def _read_capped(self, response: httpx.Response) -> tuple[bytes, bool]:
+        import httpx
+
         chunks: list[bytes] = []
         size = 0
         try:

@@ -5,13 +5,15 @@ The instance is the operator's own choice (usually local), so it is not behind t
 
 from __future__ import annotations
 
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from rustyclaw.domain.errors import ToolError
 from rustyclaw.ports.llm import ToolSpec
 from rustyclaw.ports.tools import ToolContext
+
+if TYPE_CHECKING:  # httpx loads with the first fetch, not with the gateway (idle memory)
+    import httpx
+
 
 SNIPPET_CHARS = 240
 
@@ -40,6 +42,8 @@ class WebSearchTool:
             self._client = None
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> str:
+        import httpx
+
         query = arguments.get("query")
         if not isinstance(query, str) or not query.strip():
             raise ToolError("'query' must be a non-empty string")

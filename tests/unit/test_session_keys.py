@@ -57,3 +57,9 @@ def test_session_hint_picks_an_own_session_per_user() -> None:
 def test_agent_of_reads_the_agent_back() -> None:
     assert agent_of("agent:ops:telegram:group:1") == "ops"
     assert agent_of("cron:job1") == "main"
+
+
+def test_cron_jobs_each_get_their_own_session() -> None:
+    job = InboundMessage(channel="cron", peer_id="cron", sender_id="cron", session_hint="daily-digest")
+    assert session_key(job, "main", SessionSettings()) == "agent:main:cron:daily-digest"
+    assert session_key(job, "main", SessionSettings(scope="global")) == "agent:main:cron:daily-digest"
