@@ -23,8 +23,8 @@ from rustyclaw.domain.settings import AgentSettings
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import Emit
 from rustyclaw.ports.llm import LLMClient
-from rustyclaw.ports.tools import ToolContext
 from rustyclaw.ports.plugins import TurnHooks
+from rustyclaw.ports.tools import ToolContext
 from rustyclaw.ports.voice import VoiceNotes
 
 log = logging.getLogger("rustyclaw.gateway")

@@ -15,8 +15,9 @@ Quality presets name the passband edge (fraction of the lower Nyquist), the stop
 stopband attenuation in dB; the filter length follows from Kaiser's formula. Measured against
 python-soxr's VHQ on Piper speech 22,050 -> 16,000 Hz: "medium" 44 dB, "high" 49 dB, "vhq" 62 dB.
 
-Equal rates pass the samples through unchanged. Samples are float32 (``array('f')``, numpy float32 arrays, or any buffer of floats); outputs are
-``array('f')``, which numpy wraps without a copy (``numpy.frombuffer(out, numpy.float32)``).
+Equal rates pass the samples through unchanged. Samples are float32 (``array('f')``, numpy float32
+arrays, or any buffer of floats); outputs are ``array('f')``, which numpy wraps without a copy
+(``numpy.frombuffer(out, numpy.float32)``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,10 @@ if rc_podman_ping; then
 else
   rm -f "$RC_PODMAN_SOCKET"
   log "starting podman system service on unix://$RC_PODMAN_SOCKET (log $RC_PODMAN_LOG)"
-  # setsid + nohup: the service must outlive this script and the shell that ran it.
+  # setsid + nohup: the service must outlive this script and the shell that ran it. It runs from
+  # its own folder: conmon leaves files such as `oom` in the working directory it inherits.
+  mkdir -p /run/rustyclaw-podman
+  cd /run/rustyclaw-podman
   setsid nohup podman "${RC_PODMAN_FLAGS[@]}" system service --time=0 "unix://$RC_PODMAN_SOCKET" \
     >>"$RC_PODMAN_LOG" 2>&1 </dev/null &
   echo $! >/run/rustyclaw-podman/service.pid
