@@ -15,25 +15,8 @@ PYTHON="${PYTHON:-python3}"
 log() { echo "install: $*"; }
 
 # --- Debian packages: a C compiler for the Cython extensions, PostgreSQL for the store tests.
-packages=(gcc libc6-dev postgresql postgresql-client)
-missing=()
-for pkg in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$pkg")
-  fi
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    log "missing Debian packages ${missing[*]} and not root: install them first" >&2
-    exit 1
-  fi
-  log "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get -o DPkg::Lock::Timeout=300 update -qq
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"
-else
-  log "Debian packages present"
-fi
+. "$root/scripts/lib/apt.sh"
+apt_need install gcc libc6-dev postgresql postgresql-client
 
 # --- Python packages.
 "$PYTHON" - <<'PY' || { echo "install: Python >= 3.11 is required" >&2; exit 1; }

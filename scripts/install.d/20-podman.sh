@@ -5,31 +5,13 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+. "$here/../lib/apt.sh"
 . "$here/../podman/env.sh"
 
 # podman pulls conmon and its network stack in as dependencies; uidmap/slirp are not needed as root.
 packages=(podman runc conmon busybox-static mmdebstrap curl ca-certificates)
 
-missing=()
-for pkg in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$pkg")
-  fi
-done
-
-if [ "${#missing[@]}" -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "20-podman: missing ${missing[*]} and not root: run as root or install them first" >&2
-    exit 1
-  fi
-  echo "20-podman: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  # Other install scripts may hold the dpkg lock; wait for it instead of failing.
-  apt-get -o DPkg::Lock::Timeout=300 update -qq
-  apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}"
-else
-  echo "20-podman: packages present"
-fi
+apt_need 20-podman "${packages[@]}"
 
 mkdir -p "$(dirname "$RC_PODMAN_ROOT")" /run/rustyclaw-podman "$RC_IMAGE_CACHE"
 for f in "$CONTAINERS_CONF" "$CONTAINERS_STORAGE_CONF"; do

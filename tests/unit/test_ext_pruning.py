@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 import random
 from collections.abc import Sequence
 from types import ModuleType
@@ -12,28 +10,10 @@ import pytest
 
 from rustyclaw.ext import pruning_py
 
-REQUIRE = os.environ.get("RUSTYCLAW_REQUIRE_EXTENSIONS", "") not in ("", "0")
+from .twins import compiled, twin_fixture
 
-
-def _compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module("rustyclaw.ext._pruning")
-    except ImportError:
-        return None
-
-
-COMPILED = _compiled()
-
-
-@pytest.fixture(params=["py", "c"])
-def twin(request: pytest.FixtureRequest) -> ModuleType:
-    if request.param == "py":
-        return pruning_py
-    if COMPILED is None:
-        if REQUIRE:
-            pytest.fail("rustyclaw.ext._pruning is not built but RUSTYCLAW_REQUIRE_EXTENSIONS is set")
-        pytest.skip("compiled twin not built (python setup.py build_ext --inplace)")
-    return COMPILED
+COMPILED = compiled("pruning")
+twin = twin_fixture("pruning", pruning_py)
 
 
 T, F = True, False

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 from array import array
@@ -15,29 +14,13 @@ from rustyclaw.ext import resample as selected
 from rustyclaw.ext import resample_py
 from rustyclaw.ext._select import compiled_file
 
-REQUIRE = os.environ.get("RUSTYCLAW_REQUIRE_EXTENSIONS", "") not in ("", "0")
 RATIOS = [(22050, 16000), (22050, 48000), (48000, 16000), (44100, 16000)]
 
 
-def _compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module("rustyclaw.ext._resample")
-    except ImportError:
-        return None
+from .twins import REQUIRE, compiled, twin_fixture  # noqa: E402
 
-
-COMPILED = _compiled()
-
-
-@pytest.fixture(params=["py", "c"])
-def twin(request: pytest.FixtureRequest) -> ModuleType:
-    if request.param == "py":
-        return resample_py
-    if COMPILED is None:
-        if REQUIRE:
-            pytest.fail("rustyclaw.ext._resample is not built but RUSTYCLAW_REQUIRE_EXTENSIONS is set")
-        pytest.skip("compiled twin not built (python setup.py build_ext --inplace)")
-    return COMPILED
+COMPILED = compiled("resample")
+twin = twin_fixture("resample", resample_py)
 
 
 def test_compiled_twin_is_really_loaded_when_built() -> None:

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import importlib
-import os
 import random
 from types import ModuleType
 
@@ -12,28 +10,10 @@ import pytest
 
 from rustyclaw.ext import tokens_py
 
-REQUIRE = os.environ.get("RUSTYCLAW_REQUIRE_EXTENSIONS", "") not in ("", "0")
+from .twins import REQUIRE, compiled, twin_fixture
 
-
-def _compiled() -> ModuleType | None:
-    try:
-        return importlib.import_module("rustyclaw.ext._tokens")
-    except ImportError:
-        return None
-
-
-COMPILED = _compiled()
-
-
-@pytest.fixture(params=["py", "c"])
-def twin(request: pytest.FixtureRequest) -> ModuleType:
-    if request.param == "py":
-        return tokens_py
-    if COMPILED is None:
-        if REQUIRE:
-            pytest.fail("rustyclaw.ext._tokens is not built but RUSTYCLAW_REQUIRE_EXTENSIONS is set")
-        pytest.skip("compiled twin not built (python setup.py build_ext --inplace)")
-    return COMPILED
+COMPILED = compiled("tokens")
+twin = twin_fixture("tokens", tokens_py)
 
 
 def _tiktoken_count() -> object:
