@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from rustyclaw.domain.messages import InboundMessage, OutboundMessage
+from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 
 InboundHandler = Callable[[InboundMessage], Awaitable[None]]
 
@@ -28,3 +28,20 @@ class Channel(Protocol):
     async def typing(self, message: InboundMessage) -> None: ...
 
     async def aclose(self) -> None: ...
+
+
+MEDIA_LIMIT = 20 << 20  # Telegram's own getFile limit for bots; the dispatcher fetches no more
+
+
+@runtime_checkable
+class MediaChannel(Protocol):
+    """Optional: a channel whose inbound attachments are references (file ids, media ids, CDN
+    urls) can fetch their bytes. The dispatcher uses it for voice notes before the turn.
+
+    `fetch_media` returns the attachment's bytes, at most `max_bytes` of them; it raises
+    `ChannelError` when the platform refuses, the file is gone, or it is larger than that.
+    Channels that can also deliver `OutboundMessage.attachments` (voice notes) say so in their
+    `send` docstring; a channel that cannot ignores them and sends the text.
+    """
+
+    async def fetch_media(self, attachment: Attachment, max_bytes: int = MEDIA_LIMIT) -> bytes: ...

@@ -15,6 +15,12 @@ later. A start that fails (REST unreachable, token refused) raises ChannelError.
 Replies go out as plain content split at 2000 characters, one after another; no reply pings
 anyone (allowed mentions are empty), so a model cannot make the bot ping @everyone. In guild
 channels the first piece quotes the question.
+
+Voice notes: `fetch_media` downloads an attachment from its CDN url with httpx (no token: the
+CDN urls are signed), stopping at the size cap. A reply's voice attachments go out after the
+text as a message with the OGG/Opus file attached (hikari's multipart upload). It shows as an
+audio file with a player, not as a Discord "voice message" (that needs a waveform and the
+IS_VOICE_MESSAGE flag, which hikari's create_message does not set).
 """
 
 from __future__ import annotations
@@ -33,8 +39,8 @@ import anyio.to_thread
 from rustyclaw.adapters.channels.discord_mapping import to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
-from rustyclaw.domain.messages import InboundMessage, OutboundMessage
-from rustyclaw.ports.channel import InboundHandler
+from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
+from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
 
 log = logging.getLogger("rustyclaw.channels.discord")
 
@@ -283,6 +289,48 @@ class DiscordChannel:
             except Exception as exc:
                 raise self._translate(exc, "create_message") from exc
             reply = None  # only the first piece quotes the question
+        for attachment in message.attachments:
+            if attachment.kind != "voice" or not attachment.data:
+                continue
+            import hikari
+
+            try:
+                await bot.rest.create_message(
+                    channel_id, attachment=hikari.Bytes(attachment.data, attachment.name or "voice.ogg",
+                                                        mimetype=attachment.mime),
+                    reply=reply if reply is not None else _undefined(), reply_must_exist=False,
+                    mentions_everyone=False, user_mentions=False, role_mentions=False, mentions_reply=False,
+                )
+            except Exception as exc:
+                raise self._translate(exc, "create_message (voice)") from exc
+            reply = None
+
+    async def fetch_media(self, attachment: Attachment, max_bytes: int = MEDIA_LIMIT) -> bytes:
+        """The bytes of a received attachment, from its CDN url."""
+        import httpx
+
+        url = attachment.url or ""
+        if not url.startswith(("https://", "http://")):
+            raise ChannelError("discord: the attachment carries no download url")
+        if attachment.size is not None and attachment.size > max_bytes:
+            raise ChannelError(f"discord: the attachment is larger than {max_bytes} bytes")
+        data = bytearray()
+        try:
+            async with (
+                httpx.AsyncClient(timeout=60, follow_redirects=True) as client,
+                client.stream("GET", url) as response,
+            ):
+                if response.status_code >= 300:
+                    raise ChannelError(f"discord attachment download failed: HTTP {response.status_code}")
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise ChannelError(f"discord: the attachment is larger than {max_bytes} bytes")
+        except ChannelError:
+            raise
+        except Exception as exc:
+            raise ChannelError(f"discord attachment download failed: {type(exc).__name__}: {exc}") from exc
+        return bytes(data)
 
     async def typing(self, message: InboundMessage) -> None:
         bot = self._bot

@@ -10,6 +10,11 @@ answers 403 unless the `X-Telegram-Bot-Api-Secret-Token` header matches, 400 for
 is not an update, and 200 at once for a good one: the turn runs in the background so Telegram
 never times out and redelivers. Replies go out as plain text (no parse mode: the model's
 Markdown can never make Telegram refuse a message), split at 4096 UTF-16 units.
+
+Voice notes: `fetch_media` downloads a received file (`getFile`, then the Bot API's file URL
+`<base>/file/bot<token>/<file_path>` through aiogram's session, stopping at the size cap);
+an OutboundMessage's voice attachments go out with `sendVoice` (a multipart upload of the
+OGG/Opus bytes) after its text.
 """
 
 from __future__ import annotations
@@ -28,12 +33,12 @@ import anyio
 import anyio.to_thread
 
 from rustyclaw.adapters.channels.backoff import Backoff
-from rustyclaw.adapters.channels.telegram_mapping import to_inbound
+from rustyclaw.adapters.channels.telegram_mapping import file_id_of, to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, webhook_app
 from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
-from rustyclaw.domain.messages import InboundMessage, OutboundMessage
-from rustyclaw.ports.channel import InboundHandler
+from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
+from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
 
 log = logging.getLogger("rustyclaw.channels.telegram")
 
@@ -327,24 +332,59 @@ class TelegramChannel:
         for piece in split_text(message.text, self.text_limit, units="utf16"):
             await self._send_piece(bot, chat_id, piece, thread_id, reply_to)
             reply_to = None  # only the first piece quotes the question
+        for attachment in message.attachments:
+            if attachment.kind == "voice" and attachment.data:
+                await self._send_piece(bot, chat_id, "", thread_id, reply_to, voice=attachment)
+                reply_to = None
 
     async def _send_piece(
-        self, bot: Any, chat_id: int, text: str, thread_id: int | None, reply_to: int | None
+        self, bot: Any, chat_id: int, text: str, thread_id: int | None, reply_to: int | None,
+        *, voice: Attachment | None = None,
     ) -> None:
         from aiogram.exceptions import TelegramRetryAfter
-        from aiogram.types import ReplyParameters
+        from aiogram.types import BufferedInputFile, ReplyParameters
 
         reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
         for attempt in range(2):
             try:
-                await bot.send_message(chat_id, text, message_thread_id=thread_id, reply_parameters=reply)
+                if voice is not None:
+                    upload = BufferedInputFile(voice.data or b"", filename=voice.name or "voice.ogg")
+                    await bot.send_voice(chat_id, upload, message_thread_id=thread_id, reply_parameters=reply)
+                else:
+                    await bot.send_message(chat_id, text, message_thread_id=thread_id, reply_parameters=reply)
                 return
             except TelegramRetryAfter as exc:
                 if attempt:
                     raise ChannelError(f"telegram: still rate limited after {exc.retry_after} s") from exc
                 await asyncio.sleep(min(float(exc.retry_after), 30.0))
             except Exception as exc:
-                raise self._translate(exc, "sendMessage") from exc
+                raise self._translate(exc, "sendVoice" if voice is not None else "sendMessage") from exc
+
+    async def fetch_media(self, attachment: Attachment, max_bytes: int = MEDIA_LIMIT) -> bytes:
+        """The bytes of a received voice note or file (`getFile`, then the file URL)."""
+        bot = self._bot
+        file_id = file_id_of(attachment)
+        if bot is None:
+            raise ChannelError("telegram: the channel is not running")
+        if file_id is None:
+            raise ChannelError("telegram: the attachment carries no Telegram file id")
+        try:
+            info = await bot.get_file(file_id)
+            if info.file_size is not None and info.file_size > max_bytes:
+                raise ChannelError(f"telegram: the file is larger than {max_bytes} bytes")
+            if not info.file_path:
+                raise ChannelError("telegram: the Bot API gave no file path (is the file larger than 20 MB?)")
+            url = bot.session.api.file_url(self._token, info.file_path)
+            data = bytearray()
+            async for chunk in bot.session.stream_content(url=url, timeout=60):
+                data += chunk
+                if len(data) > max_bytes:
+                    raise ChannelError(f"telegram: the file is larger than {max_bytes} bytes")
+        except ChannelError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, "file download") from exc
+        return bytes(data)
 
     async def typing(self, message: InboundMessage) -> None:
         bot = self._bot

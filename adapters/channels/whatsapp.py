@@ -17,6 +17,9 @@ Webhook (mount `webhook_asgi_app()` at `/channels/whatsapp/webhook`, or call `ha
   and each message runs in the background, because Meta redelivers webhooks that answer slowly.
   A `wamid` seen before is dropped here and, after a restart, by the gateway.
 Replies: `POST {api}/{version}/{phone_number_id}/messages`, bearer token, split at 4096.
+Voice notes out: after the text, each voice attachment is uploaded (`POST .../{phone_number_id}/media`,
+multipart, `type=audio/ogg`) and sent as `{"type": "audio", "audio": {"id": <media id>}}`;
+OGG/Opus audio shows as a voice note in WhatsApp. Voice notes in: `fetch_media`.
 Typing: the Cloud API's read receipt with `typing_indicator` (shows "typing..." up to 25 s).
 """
 
@@ -39,7 +42,7 @@ from rustyclaw.adapters.channels.whatsapp_mapping import PayloadError, media_id_
 from rustyclaw.adapters.channels.whatsapp_signature import SIGNATURE_HEADER, signature_ok
 from rustyclaw.domain.errors import ChannelError, ConfigError
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
-from rustyclaw.ports.channel import InboundHandler
+from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
 
 log = logging.getLogger("rustyclaw.channels.whatsapp")
 
@@ -250,6 +253,33 @@ class WhatsAppChannel:
                 "messaging_product": "whatsapp", "recipient_type": "individual", "to": message.peer_id,
                 "type": "text", "text": {"body": piece, "preview_url": False},
             }, "send")
+        for attachment in message.attachments:
+            if attachment.kind == "voice" and attachment.data:
+                media_id = await self._upload(attachment)
+                await self._post({
+                    "messaging_product": "whatsapp", "recipient_type": "individual", "to": message.peer_id,
+                    "type": "audio", "audio": {"id": media_id},
+                }, "send audio")
+
+    async def _upload(self, attachment: Attachment) -> str:
+        """Uploads a voice note's bytes; the Cloud API's media id for sending it."""
+        client = self._client
+        if client is None:
+            raise ChannelError("whatsapp: the channel is not running")
+        mime = attachment.mime.split(";", 1)[0].strip() or "audio/ogg"
+        try:
+            response = await client.post(
+                f"/{self.phone_number_id}/media",
+                data={"messaging_product": "whatsapp", "type": mime},
+                files={"file": (attachment.name or "voice.ogg", attachment.data or b"", mime)},
+            )
+        except Exception as exc:
+            raise ChannelError(f"whatsapp media upload failed: {type(exc).__name__}: {exc}") from exc
+        info = self._checked(response, "media upload")
+        media_id = info.get("id") if isinstance(info, dict) else None
+        if not isinstance(media_id, str) or not media_id:
+            raise ChannelError("whatsapp media upload failed: the answer carries no media id")
+        return media_id
 
     async def typing(self, message: InboundMessage) -> None:
         if not self._typing_indicator or not message.message_id or self._client is None:
@@ -262,7 +292,7 @@ class WhatsAppChannel:
         except ChannelError as exc:  # a typing indicator is decoration; never fail a turn for it
             log.debug("whatsapp typing failed (ignored): %s", exc)
 
-    async def fetch_media(self, attachment: Attachment, max_bytes: int = 25 << 20) -> bytes:
+    async def fetch_media(self, attachment: Attachment, max_bytes: int = MEDIA_LIMIT) -> bytes:
         """The bytes of a received voice note or file: `GET /{media id}`, then its short-lived url."""
         client = self._client
         media_id = media_id_of(attachment)
@@ -270,18 +300,25 @@ class WhatsAppChannel:
             raise ChannelError("whatsapp: the channel is not running")
         if media_id is None:
             raise ChannelError("whatsapp: the attachment carries no WhatsApp media id")
+        too_large = ChannelError(f"whatsapp media is larger than {max_bytes} bytes")
         try:
             info = self._checked(await client.get(f"/{media_id}"), "media lookup")
-            url = info["url"]
-            response = await client.get(url)
+            if int(info.get("file_size") or 0) > max_bytes:
+                raise too_large
+            data = bytearray()
+            async with client.stream("GET", info["url"]) as response:
+                if response.status_code >= 300:
+                    await response.aread()
+                    self._checked(response, "media download")
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > max_bytes:
+                        raise too_large
         except ChannelError:
             raise
         except Exception as exc:
             raise ChannelError(f"whatsapp media download failed: {type(exc).__name__}: {exc}") from exc
-        self._checked(response, "media download")
-        if len(response.content) > max_bytes:
-            raise ChannelError(f"whatsapp media is larger than {max_bytes} bytes")
-        return bytes(response.content)
+        return bytes(data)
 
 
 def whatsapp_channel_from_config(section: Mapping[str, Any], *, account: str = "default") -> WhatsAppChannel:

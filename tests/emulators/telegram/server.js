@@ -7,7 +7,11 @@
 //  - a webhook that answers 4xx/5xx is logged instead of crashing node (the emulator does not
 //    await its delivery promise);
 //  - POST /_emulator/update injects a raw update for one bot (malformed payloads, redeliveries,
-//    media), delivered by getUpdates or the webhook like any other.
+//    media), delivered by getUpdates or the webhook like any other;
+//  - files: POST /_emulator/file {botToken, fileId, data (base64)} registers a file a user "sent";
+//    getFile answers its file_path and GET /file/bot<token>/<file_path> serves its bytes;
+//  - sendVoice (multipart, as bots upload voice notes) records the voice bytes, read back with
+//    GET /_emulator/voices?botToken=...&chatId=... (base64, each read once).
 'use strict';
 const http = require('http');
 const express = require('express');
@@ -73,6 +77,93 @@ app.post('/_emulator/update', express.json(), (req, res) => {
   emulator.storage.userMessages.push(stored);
   res.json({ ok: true });
 });
+// -- files and voice notes ---------------------------------------------------------------------
+const files = {}; // `${token}|${file_id}` -> {path, data}
+const voices = {}; // `${token}|${chat_id}` -> [{...fields, data (base64)}]
+let nextBotMessageId = 900000;
+
+app.post('/_emulator/file', express.json({ limit: '50mb' }), (req, res) => {
+  const { botToken, fileId, data } = req.body;
+  const bytes = Buffer.from(String(data || ''), 'base64');
+  const path = `voice/${encodeURIComponent(fileId)}.oga`;
+  files[`${botToken}|${fileId}`] = { path, data: bytes };
+  res.json({ ok: true, file_path: path, file_size: bytes.length });
+});
+app.all('/bot:token/getFile', express.json(), express.urlencoded({ extended: true }), (req, res) => {
+  const fileId = (req.body && req.body.file_id) || req.query.file_id;
+  const file = files[`${req.params.token}|${fileId}`];
+  if (!file) {
+    res.status(400).json({ ok: false, error_code: 400, description: 'Bad Request: invalid file_id' });
+    return;
+  }
+  res.json({ ok: true, result: { file_id: fileId, file_unique_id: `u${fileId}`, file_size: file.data.length,
+    file_path: file.path } });
+});
+app.get('/file/bot:token/*', (req, res) => {
+  const path = req.params[0];
+  const found = Object.entries(files).find(([key, f]) => key.startsWith(`${req.params.token}|`) && f.path === path);
+  if (!found) {
+    res.status(404).json({ ok: false, error_code: 404, description: 'Not Found' });
+    return;
+  }
+  res.type('application/octet-stream').send(found[1].data);
+});
+
+// A minimal multipart/form-data reader: fields as strings, files as Buffers with their name.
+function parseMultipart(body, contentType) {
+  const match = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType || '');
+  if (!match) return null;
+  const boundary = Buffer.from(`--${match[1] || match[2]}`);
+  const parts = {};
+  let start = body.indexOf(boundary);
+  while (start !== -1) {
+    const next = body.indexOf(boundary, start + boundary.length);
+    if (next === -1) break;
+    const part = body.subarray(start + boundary.length + 2, next - 2); // skip CRLF after / before
+    const split = part.indexOf('\r\n\r\n');
+    if (split !== -1) {
+      const head = part.subarray(0, split).toString('latin1');
+      const content = part.subarray(split + 4);
+      const name = /name="([^"]*)"/i.exec(head);
+      const filename = /filename="([^"]*)"/i.exec(head);
+      if (name) parts[name[1]] = filename ? { filename: filename[1], data: content } : content.toString('utf8');
+    }
+    start = next;
+  }
+  return parts;
+}
+
+app.post('/bot:token/sendVoice', express.raw({ type: () => true, limit: '50mb' }), (req, res) => {
+  const parts = parseMultipart(req.body, req.headers['content-type']);
+  let voice = parts && parts.voice;
+  // aiogram names the upload `attach://<id>` and sends the file under <id>.
+  if (typeof voice === 'string' && voice.startsWith('attach://')) voice = parts[voice.slice(9)];
+  if (!voice || typeof voice === 'string' || !parts.chat_id) {
+    res.status(400).json({ ok: false, error_code: 400, description: 'Bad Request: voice upload and chat_id required' });
+    return;
+  }
+  const chatId = String(parts.chat_id);
+  const key = `${req.params.token}|${chatId}`;
+  (voices[key] = voices[key] || []).push({
+    chat_id: chatId, filename: voice.filename, data: voice.data.toString('base64'),
+    message_thread_id: parts.message_thread_id || null, reply_parameters: parts.reply_parameters || null,
+  });
+  const botId = Number(String(req.params.token).split(':')[0]) || 666;
+  res.json({ ok: true, result: {
+    message_id: nextBotMessageId++, date: Math.floor(Date.now() / 1000),
+    chat: { id: Number(chatId), type: 'private' },
+    from: { id: botId, is_bot: true, first_name: 'RustyClaw Test', username: 'RustyTestBot' },
+    voice: { file_id: `sent-${nextBotMessageId}`, file_unique_id: `su${nextBotMessageId}`, duration: 1,
+      mime_type: 'audio/ogg', file_size: voice.data.length },
+  } });
+});
+app.get('/_emulator/voices', (req, res) => {
+  const key = `${req.query.botToken}|${req.query.chatId}`;
+  const found = voices[key] || [];
+  voices[key] = [];
+  res.json({ ok: true, result: found });
+});
+
 // Raw updates stored above are returned verbatim by getUpdates.
 const originalFormat = TelegramServer.formatUpdate;
 TelegramServer.formatUpdate = (update) => (update.raw ? update.raw : originalFormat(update));
