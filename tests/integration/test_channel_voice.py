@@ -34,7 +34,7 @@ from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.domain.settings import AgentSettings, PruningSettings, SessionSettings
 from rustyclaw.domain.tools import ToolRegistry
-from rustyclaw.ports.channel import Channel
+from rustyclaw.ports.channel import MEDIA_LIMIT, Channel
 from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta
 from tests.channel_contract.contract import QUIET_SECONDS
 from tests.channel_contract.harness_http import serving
@@ -176,6 +176,22 @@ async def test_telegram_voice_note_in_and_spoken_reply_out(
         await emulator.user_message(token, "thanks")
         assert await emulator.wait_bot_texts(token, 1001, 1) == [ANSWER]
         assert supervisor.status()[0].state == "running"
+
+
+async def test_telegram_voice_note_over_the_size_cap_is_refused_without_a_download(
+    telegram_emulator: TelegramEmulator, telegram_token: str
+) -> None:
+    emulator, token = telegram_emulator, telegram_token
+    llm = FixedLLM()
+    gateway = await voice_gateway("telegram", service(), llm)  # engines never load: nothing is heard
+    channel = TelegramChannel(token, api_base_url=emulator.base_url, poll_interval=0.05)
+    async with supervised(gateway, channel) as supervisor:
+        await supervisor.wait_started()
+        # Never registered: a download attempt would answer "couldn't download" instead.
+        await emulator.inject_update(token, emulator.voice_update("AwACbig", size=MEDIA_LIMIT + 1))
+        [reply] = await emulator.wait_bot_texts(token, 1001, 1)
+        assert reply == "Sorry, that voice note is too large (over 20 MB).", reply
+        assert llm.seen == []
 
 
 # -- WhatsApp -----------------------------------------------------------------------------------
