@@ -6,7 +6,7 @@ import logging
 
 import msgspec
 
-from rustyclaw.domain.errors import InvalidInputError, RustyClawError
+from rustyclaw.domain.errors import AudioError, InvalidInputError, RustyClawError
 from rustyclaw.domain.events import TurnEvent, TurnStarted
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.domain.voice import VOICE_KINDS
@@ -24,7 +24,7 @@ class ChannelDispatcher:
 
     Voice notes: a voice/audio attachment that arrives as a reference (no `data`) is fetched
     through the channel's optional `fetch_media` (ports.channel.MediaChannel, at most
-    MEDIA_LIMIT bytes) before the turn; a fetch that fails is answered in the chat. A reply's
+    MEDIA_LIMIT bytes) once access has let the message in; a fetch that fails is answered in the chat. A reply's
     attachments (the spoken reply) go out in the same OutboundMessage as its text; channels send
     the text first and the voice note after it, so the answer can be read at once.
     """
@@ -42,12 +42,8 @@ class ChannelDispatcher:
                 except RustyClawError as exc:
                     log.debug("typing indicator failed: %s", exc)
 
-        message, problem = await self._with_media(message)
-        if problem is not None:
-            await self._send(message, problem)
-            return
         try:
-            reply = await self._gateway.handle(message, on_event)
+            reply = await self._gateway.handle(message, on_event, self._with_media)
         except InvalidInputError as exc:
             await self._send(message, f"Sorry, I could not take that message: {exc}")
             return
@@ -55,25 +51,27 @@ class ChannelDispatcher:
             return
         await self._send(message, reply.text, reply.attachments)
 
-    async def _with_media(self, message: InboundMessage) -> tuple[InboundMessage, str | None]:
-        """The message with its voice notes' bytes, or a reply saying why they could not be had."""
+    async def _with_media(self, message: InboundMessage) -> InboundMessage:
+        """The message with its voice notes' bytes; AudioError says why they could not be had."""
         channel = self._channel
         wanted = [a for a in message.attachments if a.kind in VOICE_KINDS and a.data is None and a.url]
         if not wanted or not isinstance(channel, MediaChannel):
-            return message, None
+            return message
         resolved: list[Attachment] = []
         for attachment in message.attachments:
             if attachment in wanted:
                 if attachment.size is not None and attachment.size > MEDIA_LIMIT:
-                    return message, f"Sorry, that voice note is too large (over {MEDIA_LIMIT >> 20} MB)."
+                    raise AudioError(f"Sorry, that voice note is too large (over {MEDIA_LIMIT >> 20} MB).")
                 try:
                     data = await channel.fetch_media(attachment, MEDIA_LIMIT)
                 except RustyClawError as exc:
                     log.warning("voice note not fetched on %s: %s", message.channel, exc)
-                    return message, "Sorry, I couldn't download that voice note; please try again or type it."
+                    raise AudioError(
+                        "Sorry, I couldn't download that voice note; please try again or type it."
+                    ) from exc
                 attachment = msgspec.structs.replace(attachment, data=data, size=len(data))
             resolved.append(attachment)
-        return msgspec.structs.replace(message, attachments=tuple(resolved)), None
+        return msgspec.structs.replace(message, attachments=tuple(resolved))
 
     async def _send(
         self, message: InboundMessage, text: str, attachments: tuple[Attachment, ...] = ()

@@ -13,7 +13,7 @@ from rustyclaw.domain import commands
 from rustyclaw.domain import voice as voice_rules
 from rustyclaw.domain.agent import AgentRunner, TurnOutcome, new_message_id
 from rustyclaw.domain.elevation import ElevationGate, elevated_command
-from rustyclaw.domain.errors import InvalidInputError, LLMError
+from rustyclaw.domain.errors import AudioError, InvalidInputError, LLMError
 from rustyclaw.domain.events import Reply, TurnStarted
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.prompt import PromptBuilder
@@ -21,7 +21,7 @@ from rustyclaw.domain.session_keys import session_key
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.domain.settings import AgentSettings
 from rustyclaw.ports.clock import Clock
-from rustyclaw.ports.gateway import Emit
+from rustyclaw.ports.gateway import Emit, MediaResolver
 from rustyclaw.ports.llm import LLMClient
 from rustyclaw.ports.plugins import TurnHooks
 from rustyclaw.ports.tools import ToolContext
@@ -106,7 +106,9 @@ class Gateway:
         if not message.text.strip() and not message.attachments:
             raise InvalidInputError("the message is empty")
 
-    async def handle(self, message: InboundMessage, emit: Emit | None = None) -> Reply | None:
+    async def handle(
+        self, message: InboundMessage, emit: Emit | None = None, media: MediaResolver | None = None
+    ) -> Reply | None:
         # Access first: a sender who is not served learns nothing about our limits.
         decision = await self._access.check(message)
         key = self.key_for(message)
@@ -114,6 +116,11 @@ class Gateway:
             if decision.reply is None:
                 return None
             return Reply(text=decision.reply, session_key=key, session_id="", command="access")
+        if media is not None:
+            try:
+                message = await media(message)
+            except AudioError as exc:
+                return Reply(text=str(exc), session_key=key, session_id="", command="voice", error=str(exc))
         # A voice note becomes the user's text here, so spoken slash commands work too.
         heard = await voice_rules.listen(self._voice, message)
         if heard.problem is not None:

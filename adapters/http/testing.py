@@ -14,7 +14,7 @@ import anyio
 
 from rustyclaw.domain.events import Reply, ReplyDelta, ToolActivity
 from rustyclaw.domain.messages import InboundMessage, Usage
-from rustyclaw.ports.gateway import Emit
+from rustyclaw.ports.gateway import Emit, MediaResolver
 
 
 class ScriptedGateway:
@@ -59,7 +59,9 @@ class ScriptedGateway:
         self.started = anyio.Event()
         self.cancelled = anyio.Event()
 
-    async def handle(self, message: InboundMessage, emit: Emit | None = None) -> Reply | None:
+    async def handle(
+        self, message: InboundMessage, emit: Emit | None = None, media: MediaResolver | None = None
+    ) -> Reply | None:
         self.messages.append(message)
         self.started.set()
         try:

@@ -1,8 +1,7 @@
 """Plugin test helpers: WAT sources, plugin folders, and a Gateway with the plugin hook wired in.
 
-`HookedGateway` applies the edit proposed for domain/gateway.py (the lead's file) in a subclass:
-access, validation, then `hooks.before_turn(message, key)`, then the usual handling. Once
-Gateway takes `hooks=` itself, `make_hooked_gateway` can pass them straight through.
+`make_hooked_gateway` gives the domain tests' Gateway the plugins' `before_turn` hook, exactly as
+the composition root does (`Gateway(..., hooks=...)`).
 """
 
 from __future__ import annotations
@@ -16,10 +15,6 @@ from rustyclaw.adapters.plugins.loader import PluginCaps, discover, sources
 from rustyclaw.adapters.plugins.manager import PluginManager
 from rustyclaw.adapters.plugins.python_runtime import PythonRuntime
 from rustyclaw.adapters.plugins.wasm_runtime import WasmRuntime
-from rustyclaw.domain.events import Reply
-from rustyclaw.domain.gateway import AccessGate, Gateway, OpenAccess
-from rustyclaw.domain.messages import InboundMessage
-from rustyclaw.ports.gateway import Emit
 from rustyclaw.ports.plugins import Fetch, TurnHooks
 from tests.unit.gateway_kit import Kit, make_gateway
 
@@ -129,31 +124,7 @@ async def start_manager(
     return manager
 
 
-class HookedGateway(Gateway):
-    """Gateway + the proposed hook point: access, validation, hooks, then the usual turn."""
-
-    hooks: TurnHooks | None = None
-    gate: AccessGate = OpenAccess()
-
-    async def handle(self, message: InboundMessage, emit: Emit | None = None) -> Reply | None:
-        decision = await self.gate.check(message)
-        key = self.key_for(message)
-        if not decision.allowed:
-            return None if decision.reply is None else Reply(
-                text=decision.reply, session_key=key, session_id="", command="access")
-        self._validate(message)
-        if self.hooks is not None:
-            outcome = await self.hooks.before_turn(message, key)
-            if isinstance(outcome, Reply):
-                return outcome
-            if outcome is not None:
-                message = outcome
-        return await super().handle(message, emit)
-
-
 async def make_hooked_gateway(hooks: TurnHooks, **kw: Any) -> Kit:
     kit = await make_gateway(**kw)
-    kit.gateway.__class__ = HookedGateway
-    gateway: HookedGateway = kit.gateway  # type: ignore[assignment]
-    gateway.hooks = hooks
+    kit.gateway._hooks = hooks
     return kit

@@ -9,7 +9,7 @@ import pytest
 
 from rustyclaw.config.schema import RustyClawConfig
 from rustyclaw.plugins_setup import PluginSetup, gateway_zone
-from tests.integration.plugins_kit import HookedGateway, write_plugin
+from tests.integration.plugins_kit import write_plugin
 from tests.unit.fakes import Step
 from tests.unit.gateway_kit import inbound, make_gateway
 
@@ -44,8 +44,7 @@ async def test_setup_wires_plugins_and_both_kinds_of_cron_job(tmp_path: Path) ->
     kit = await make_gateway(steps=[Step(text="brief done")])
     t0 = kit.clock.t
     setup = PluginSetup(config, tmp_path / "state", kit.clock)
-    kit.gateway.__class__ = HookedGateway
-    kit.gateway.hooks = setup.hooks  # type: ignore[attr-defined]
+    kit.gateway._hooks = setup.hooks
     await setup.start(kit.gateway, kit.llm)
 
     scheduler = setup.scheduler

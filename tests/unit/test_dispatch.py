@@ -6,7 +6,7 @@ import pytest
 
 from rustyclaw.domain.dispatch import ChannelDispatcher
 from rustyclaw.domain.gateway import AccessDecision
-from rustyclaw.domain.messages import InboundMessage, OutboundMessage
+from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.domain.settings import AgentSettings
 
 from .fakes import Step
@@ -63,3 +63,26 @@ async def test_bad_input_is_answered_in_the_chat() -> None:
     await ChannelDispatcher(kit.gateway, channel)(inbound("too long", channel="fake"))
     assert len(channel.sent) == 1 and "limit is 3" in channel.sent[0].text
     assert channel.typing_for == []
+
+
+class MediaRecordingChannel(RecordingChannel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fetched: list[str] = []
+
+    async def fetch_media(self, attachment: Attachment, max_bytes: int) -> bytes:
+        self.fetched.append(attachment.url or "")
+        return b"OggS-bytes"
+
+
+async def test_voice_notes_are_fetched_only_after_access_lets_the_sender_in() -> None:
+    kit = await make_gateway([Step(text="hello")], access=OnlyAlice())
+    channel = MediaRecordingChannel()
+    note = Attachment(kind="voice", mime="audio/ogg", url="platform-file:1")
+    dispatch = ChannelDispatcher(kit.gateway, channel)
+    await dispatch(inbound("", sender_id="mallory", channel="fake", attachments=(note,)))
+    assert channel.fetched == [] and channel.sent == []
+    await dispatch(inbound("", sender_id="alice", channel="fake", attachments=(note,)))
+    assert channel.fetched == ["platform-file:1"]
+    assert len(channel.sent) == 1  # no speech-to-text configured here: a clear reply, no turn
+    assert kit.llm.requests == []
