@@ -21,21 +21,10 @@ from rustyclaw.adapters.channels.discord import DiscordChannel
 from rustyclaw.adapters.channels.supervisor import ChannelSupervisor
 from rustyclaw.adapters.channels.telegram import TelegramChannel
 from rustyclaw.adapters.channels.whatsapp import WhatsAppChannel
-from rustyclaw.adapters.clock import SystemClock
-from rustyclaw.adapters.storage.memory import MemoryStore
 from rustyclaw.adapters.voice.service import VoiceNoteService
-from rustyclaw.domain.access import AccessController, ChannelAccess
-from rustyclaw.domain.agent import AgentRunner
-from rustyclaw.domain.context import ContextBuilder
 from rustyclaw.domain.dispatch import ChannelDispatcher
 from rustyclaw.domain.gateway import Gateway
-from rustyclaw.domain.messages import ChatMessage, Usage
-from rustyclaw.domain.prompt import PromptBuilder
-from rustyclaw.domain.sessions import SessionService
-from rustyclaw.domain.settings import AgentSettings, PruningSettings, SessionSettings
-from rustyclaw.domain.tools import ToolRegistry
 from rustyclaw.ports.channel import MEDIA_LIMIT, Channel
-from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta
 from tests.channel_contract.contract import QUIET_SECONDS
 from tests.channel_contract.harness_http import serving
 from tests.fixtures.discord_standin import DiscordStandIn
@@ -50,6 +39,7 @@ from tests.fixtures.graph_standin import (
     audio_message,
 )
 from tests.fixtures.telegram_emulator import TelegramEmulator, telegram_emulator, telegram_token
+from tests.integration.channel_kit import OPEN, ReplyLLM, build_gateway
 
 from .voice_kit import SENTENCE, decode_ogg, service, words
 
@@ -57,61 +47,8 @@ __all__ = ["telegram_emulator", "telegram_token"]
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 ANSWER = "Sure, I will remind you."
-OPEN = ChannelAccess(dm_policy="open", allow_from=("*",), group_policy="open")
 CORRUPT = b"OggS\x00\x02" + bytes(range(256)) * 8  # an OGG page header and then noise
 _file_ids = itertools.count(1)
-
-
-class FixedLLM:
-    """A stub LLMClient: answers every turn with ANSWER and keeps what the user said."""
-
-    model = "stub/fixed"
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    async def start(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-    def model_for(self, task: str) -> str:
-        return self.model
-
-    def known_models(self) -> list[str]:
-        return [self.model]
-
-    async def stream(self, request: LLMRequest) -> AsyncIterator[TextDelta | LLMResult]:
-        self.seen.append(next(m.content for m in reversed(request.messages) if m.role == "user"))
-        yield TextDelta(ANSWER)
-        yield LLMResult(message=ChatMessage(role="assistant", content=ANSWER), finish_reason="stop",
-                        usage=Usage(prompt_tokens=1, completion_tokens=1), model=self.model)
-
-    async def complete(self, request: LLMRequest) -> LLMResult:
-        async for item in self.stream(request):
-            if isinstance(item, LLMResult):
-                return item
-        raise AssertionError("no result")
-
-
-class CharTokenizer:
-    name = "chars"
-
-    def count(self, text: str) -> int:
-        return len(text) // 4 + 1
-
-
-async def voice_gateway(channel: str, voice: VoiceNoteService, llm: FixedLLM) -> Gateway:
-    clock = SystemClock()
-    store = MemoryStore()
-    await store.start()
-    sessions = SessionService(store, clock, SessionSettings(dm_scope="per-channel-peer"))
-    runner = AgentRunner(llm, ToolRegistry(), ContextBuilder(CharTokenizer(), PruningSettings()), clock,
-                         context_tokens=8000, max_completion_tokens=200, max_iterations=2)
-    return Gateway(sessions, runner, PromptBuilder(None), llm, clock,
-                   AgentSettings(context_tokens=8000, max_completion_tokens=200),
-                   AccessController({channel: OPEN}, clock), voice=voice)
 
 
 def assert_voice_note(data: bytes) -> None:
@@ -141,8 +78,8 @@ async def test_telegram_voice_note_in_and_spoken_reply_out(
     telegram_emulator: TelegramEmulator, telegram_token: str, voice: VoiceNoteService
 ) -> None:
     emulator, token = telegram_emulator, telegram_token
-    llm = FixedLLM()
-    gateway = await voice_gateway("telegram", voice, llm)
+    llm = ReplyLLM(ANSWER)
+    gateway = await build_gateway(llm, {"telegram": OPEN}, voice=voice)
     channel = TelegramChannel(token, api_base_url=emulator.base_url, poll_interval=0.05)
     note = await voice.speak(SENTENCE)
     assert note.data is not None
@@ -182,8 +119,8 @@ async def test_telegram_voice_note_over_the_size_cap_is_refused_without_a_downlo
     telegram_emulator: TelegramEmulator, telegram_token: str
 ) -> None:
     emulator, token = telegram_emulator, telegram_token
-    llm = FixedLLM()
-    gateway = await voice_gateway("telegram", service(), llm)  # engines never load: nothing is heard
+    llm = ReplyLLM(ANSWER)
+    gateway = await build_gateway(llm, {"telegram": OPEN}, voice=service())  # engines never load: nothing is heard
     channel = TelegramChannel(token, api_base_url=emulator.base_url, poll_interval=0.05)
     async with supervised(gateway, channel) as supervisor:
         await supervisor.wait_started()
@@ -202,8 +139,8 @@ USER = "16315551181"
 async def test_whatsapp_voice_note_in_and_spoken_reply_out(
     graph_standin: GraphStandIn, voice: VoiceNoteService
 ) -> None:
-    llm = FixedLLM()
-    gateway = await voice_gateway("whatsapp", voice, llm)
+    llm = ReplyLLM(ANSWER)
+    gateway = await build_gateway(llm, {"whatsapp": OPEN}, voice=voice)
     channel = WhatsAppChannel(ACCESS_TOKEN, APP_SECRET, VERIFY_TOKEN, PHONE_NUMBER_ID,
                               api_base_url=graph_standin.url, api_version=API_VERSION)
     note = await voice.speak(SENTENCE)
@@ -245,8 +182,8 @@ async def test_discord_voice_message_in_and_spoken_reply_out(
     discord_standin: DiscordStandIn, voice: VoiceNoteService
 ) -> None:
     standin = discord_standin
-    llm = FixedLLM()
-    gateway = await voice_gateway("discord", voice, llm)
+    llm = ReplyLLM(ANSWER)
+    gateway = await build_gateway(llm, {"discord": OPEN}, voice=voice)
     channel = DiscordChannel(standin.token, rest_url=standin.base_url)
     note = await voice.speak(SENTENCE)
     assert note.data is not None

@@ -21,7 +21,7 @@ from tests.channel_contract.harness_http import serving
 from tests.fixtures.discord_standin import DiscordStandIn
 from tests.fixtures.graph_standin import GraphStandIn, WebhookSender, text_message
 from tests.fixtures.telegram_emulator import TelegramEmulator, telegram_emulator, telegram_token
-from tests.integration.test_discord_flows import OPEN, ReplyLLM, build_gateway, fast_backoff, until
+from tests.integration.channel_kit import OPEN, ReplyLLM, build_gateway, fast_backoff, until
 from tests.integration.test_whatsapp_flows import USER, WEBHOOK_PATH, make_channel, not_found
 
 __all__ = ["telegram_emulator", "telegram_token"]

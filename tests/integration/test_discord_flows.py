@@ -20,99 +20,18 @@ from rustyclaw.adapters.channels.discord import DiscordChannel, discord_channel_
 from rustyclaw.adapters.channels.supervisor import ChannelSupervisor
 from rustyclaw.adapters.clock import SystemClock
 from rustyclaw.adapters.pairing.memory import MemoryPairingStore
-from rustyclaw.adapters.storage.memory import MemoryStore
-from rustyclaw.domain.access import AccessController, ChannelAccess
-from rustyclaw.domain.agent import AgentRunner
-from rustyclaw.domain.context import ContextBuilder
+from rustyclaw.domain.access import ChannelAccess
 from rustyclaw.domain.dispatch import ChannelDispatcher
 from rustyclaw.domain.errors import ChannelError, ConfigError
-from rustyclaw.domain.gateway import Gateway
-from rustyclaw.domain.messages import ChatMessage, Usage
 from rustyclaw.domain.pairing import CODE_ALPHABET, PairingService
-from rustyclaw.domain.prompt import PromptBuilder
-from rustyclaw.domain.sessions import SessionService
-from rustyclaw.domain.settings import AgentSettings, PruningSettings, SessionSettings
-from rustyclaw.domain.tools import ToolRegistry
 from rustyclaw.ports.channel import Channel
-from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta
 from tests.channel_contract.contract import QUIET_SECONDS, Recorder
 from tests.fixtures.discord_standin import DiscordStandIn
+from tests.integration.channel_kit import OPEN, ReplyLLM, build_gateway, fast_backoff, until
 
 pytestmark = pytest.mark.anyio
 GUILD = "800000000000000001"
 CHANNEL = "810000000000000001"
-
-
-class ReplyLLM:
-    """A stub LLMClient: answers "echo: <the user's last message>", or `reply` when it is set."""
-
-    model = "stub/reply"
-
-    def __init__(self) -> None:
-        self.turns = 0
-        self.seen: list[str] = []
-        self.reply: str | None = None
-
-    async def start(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-    def model_for(self, task: str) -> str:
-        return self.model
-
-    def known_models(self) -> list[str]:
-        return [self.model]
-
-    async def stream(self, request: LLMRequest) -> AsyncIterator[TextDelta | LLMResult]:
-        self.turns += 1
-        last = next(m.content for m in reversed(request.messages) if m.role == "user")
-        self.seen.append(last)
-        text = self.reply if self.reply is not None else f"echo: {last}"
-        yield TextDelta(text)
-        yield LLMResult(message=ChatMessage(role="assistant", content=text), finish_reason="stop",
-                        usage=Usage(prompt_tokens=1, completion_tokens=1), model=self.model)
-
-    async def complete(self, request: LLMRequest) -> LLMResult:
-        async for item in self.stream(request):
-            if isinstance(item, LLMResult):
-                return item
-        raise AssertionError("no result")
-
-
-class CharTokenizer:
-    name = "chars"
-
-    def count(self, text: str) -> int:
-        return len(text) // 4 + 1
-
-
-OPEN = ChannelAccess(dm_policy="open", allow_from=("*",), group_policy="open")
-
-
-async def build_gateway(llm: ReplyLLM, access: dict[str, ChannelAccess],
-                        pairing: PairingService | None = None) -> Gateway:
-    """A real Gateway (MemoryStore, per-channel-peer DMs) with the stub model and real access control."""
-    clock = SystemClock()
-    store = MemoryStore()
-    await store.start()
-    sessions = SessionService(store, clock, SessionSettings(dm_scope="per-channel-peer"))
-    runner = AgentRunner(llm, ToolRegistry(), ContextBuilder(CharTokenizer(), PruningSettings()), clock,
-                         context_tokens=8000, max_completion_tokens=200, max_iterations=2)
-    return Gateway(sessions, runner, PromptBuilder(None), llm, clock,
-                   AgentSettings(context_tokens=8000, max_completion_tokens=200),
-                   AccessController(access, clock, pairing))
-
-
-def fast_backoff() -> Backoff:
-    return Backoff(initial=0.05, cap=0.2)
-
-
-async def until(predicate: Any, within: float = 15.0) -> None:
-    with anyio.fail_after(within):
-        while not predicate():  # noqa: ASYNC110 - supervisor status has no change event
-            await anyio.sleep(0.02)
 
 
 @dataclass

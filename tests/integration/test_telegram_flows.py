@@ -24,81 +24,19 @@ from rustyclaw.adapters.channels.supervisor import ChannelSupervisor
 from rustyclaw.adapters.channels.telegram import TelegramChannel
 from rustyclaw.adapters.clock import SystemClock
 from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
-from rustyclaw.adapters.storage.memory import MemoryStore
 from rustyclaw.cli_pairing import run_pairing
-from rustyclaw.domain.access import RATE_LIMIT_REPLY, AccessController, ChannelAccess
-from rustyclaw.domain.agent import AgentRunner
-from rustyclaw.domain.context import ContextBuilder
+from rustyclaw.domain.access import RATE_LIMIT_REPLY, ChannelAccess
 from rustyclaw.domain.dispatch import ChannelDispatcher
-from rustyclaw.domain.gateway import Gateway
-from rustyclaw.domain.messages import ChatMessage, Usage
 from rustyclaw.domain.pairing import CODE_ALPHABET, PairingService
-from rustyclaw.domain.prompt import PromptBuilder
-from rustyclaw.domain.sessions import SessionService
-from rustyclaw.domain.settings import AgentSettings, PruningSettings, SessionSettings
-from rustyclaw.domain.tools import ToolRegistry
 from rustyclaw.ports.channel import Channel
-from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta
 from tests.channel_contract.harness_http import serving
 from tests.fixtures.telegram_emulator import BOT_USERNAME, TelegramEmulator, telegram_emulator, telegram_token
+from tests.integration.channel_kit import ReplyLLM, build_gateway
 
 __all__ = ["telegram_emulator", "telegram_token"]
 pytestmark = pytest.mark.anyio
 SECRET = "flow-secret"
 CODE = re.compile(rf"\b[{CODE_ALPHABET}]{{8}}\b")
-
-
-class EchoLLM:
-    """A stub LLMClient: answers every turn with "echo: <the user's last message>"."""
-
-    model = "stub/echo"
-
-    def __init__(self) -> None:
-        self.turns = 0
-
-    async def start(self) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-    def model_for(self, task: str) -> str:
-        return self.model
-
-    def known_models(self) -> list[str]:
-        return [self.model]
-
-    async def stream(self, request: LLMRequest) -> AsyncIterator[TextDelta | LLMResult]:
-        self.turns += 1
-        last = next(m.content for m in reversed(request.messages) if m.role == "user")
-        text = f"echo: {last}"
-        yield TextDelta(text)
-        yield LLMResult(message=ChatMessage(role="assistant", content=text), finish_reason="stop",
-                        usage=Usage(prompt_tokens=1, completion_tokens=1), model=self.model)
-
-    async def complete(self, request: LLMRequest) -> LLMResult:
-        async for item in self.stream(request):
-            if isinstance(item, LLMResult):
-                return item
-        raise AssertionError("no result")
-
-
-class CharTokenizer:
-    name = "chars"
-
-    def count(self, text: str) -> int:
-        return len(text) // 4 + 1
-
-
-async def build_gateway(access: AccessController, llm: EchoLLM) -> Gateway:
-    clock = SystemClock()
-    agents = AgentSettings(context_tokens=8000, max_completion_tokens=200)
-    store = MemoryStore()
-    await store.start()
-    sessions = SessionService(store, clock, SessionSettings(dm_scope="per-channel-peer"))
-    runner = AgentRunner(llm, ToolRegistry(), ContextBuilder(CharTokenizer(), PruningSettings()), clock,
-                         context_tokens=8000, max_completion_tokens=200, max_iterations=2)
-    return Gateway(sessions, runner, PromptBuilder(None), llm, clock, agents, access)
 
 
 @dataclass
@@ -107,7 +45,7 @@ class Flow:
     token: str
     channel: TelegramChannel
     supervisor: ChannelSupervisor
-    llm: EchoLLM
+    llm: ReplyLLM
     state_dir: Path
     webhook_url: str | None
 
@@ -129,8 +67,8 @@ async def flow(
 ) -> AsyncIterator[Flow]:
     clock = SystemClock()
     pairing = PairingService(JsonFilePairingStore(tmp_path), clock)
-    llm = EchoLLM()
-    gateway = await build_gateway(AccessController({"telegram": settings}, clock, pairing), llm)
+    llm = ReplyLLM()
+    gateway = await build_gateway(llm, {"telegram": settings}, pairing)
     holder: dict[str, TelegramChannel] = {}
 
     async def app(scope: Any, receive: Any, send: Any) -> None:

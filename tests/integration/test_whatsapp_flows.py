@@ -43,7 +43,7 @@ from tests.fixtures.graph_standin import (
     new_wamid,
     text_message,
 )
-from tests.integration.test_discord_flows import OPEN, ReplyLLM, build_gateway
+from tests.integration.channel_kit import OPEN, ReplyLLM, build_gateway
 
 pytestmark = pytest.mark.anyio
 WEBHOOK_PATH = "/channels/whatsapp/webhook"
