@@ -2,9 +2,11 @@
 
     <root>/agents/<agentId>/sessions/sessions.json     index: session key -> entry
     <root>/agents/<agentId>/sessions/<sessionId>.jsonl transcript (header line, then entries)
+    <root>/agents/<agentId>/sessions/<sessionId>.jsonl.reset.<time>  archived transcript
     <root>/agents/<agentId>/sessions/.locks/           our flock files (OpenClaw never looks here)
 
 Shapes: adapters/storage/openclaw_format.py. Damage rules: adapters/storage/jsonl.py.
+Archives: adapters/storage/json_archives.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import anyio
 import msgspec
 
+from rustyclaw.adapters.storage import json_archives as archives
 from rustyclaw.adapters.storage import jsonl
 from rustyclaw.adapters.storage import openclaw_format as fmt
 from rustyclaw.adapters.storage.filelocks import held_file_lock, unlock, wait_flock
@@ -30,7 +33,7 @@ from rustyclaw.adapters.storage.locks import KeyedLocks
 from rustyclaw.adapters.storage.rules import entry_after_reset
 from rustyclaw.domain.errors import CorruptDataError, StorageError, StorageUnavailableError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
 
 T = TypeVar("T")
 
@@ -59,9 +62,7 @@ def agent_of_key(key: str) -> str | None:
     return None
 
 
-def archive_name(session_id: str, now: float) -> str:
-    stamp = time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
-    return f"{session_id}.jsonl.reset.{stamp}"
+archive_name = archives.archive_name
 
 
 class JsonFileStore:
@@ -152,12 +153,20 @@ class JsonFileStore:
         self._check_open(writing=True)
         folder = self.sessions_dir(entry.agent_id)
         session_file = str(folder / f"{_safe(entry.session_id, 'session id')}.jsonl")
+        moved: ArchivedTranscript | None = None
 
         def change(values: dict[str, Any]) -> None:
+            nonlocal moved
             previous = values.get(entry.key)
-            values[entry.key] = fmt.index_value(entry, session_file, previous if isinstance(previous, dict) else None)
+            previous = previous if isinstance(previous, dict) else None
+            if previous is not None and previous.get("sessionId") != entry.session_id:
+                moved = self._archived_record(entry.agent_id, entry.key, previous, entry.updated_at)
+            values[entry.key] = fmt.index_value(entry, session_file, previous)
 
         await self._update_index(entry.agent_id, change)
+        # Like a reset: the transcript the key leaves is archived, not left as a stray live file.
+        if moved is not None:
+            await self._archive(folder / f"{moved.session_id}.jsonl", moved)
         await self._drop_from_other_agents(entry.key, entry.agent_id)
 
     async def list_sessions(self, agent_id: str | None = None) -> list[SessionEntry]:
@@ -192,7 +201,14 @@ class JsonFileStore:
         # file, never a key whose transcript is missing.
         await self._update_index(current.agent_id, change)
         if old_path is not None and old_path.name.endswith(".jsonl"):
-            await self._archive(old_path, now)
+            record = ArchivedTranscript(
+                session_key=key,
+                session_id=current.session_id,
+                agent_id=current.agent_id,
+                archived_at=now,
+                created_at=current.created_at,
+            )
+            await self._archive(old_path, record)
         return fresh
 
     # -- transcripts --------------------------------------------------------------------------------
@@ -256,6 +272,64 @@ class JsonFileStore:
 
     def turn_lock(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._turn(key)
+
+    # -- archived transcripts ---------------------------------------------------------------------
+
+    async def list_archived(self, agent_id: str | None = None) -> list[ArchivedTranscript]:
+        self._check_open()
+        agents = [agent_id] if agent_id is not None else await self._all_agents()
+        found: list[ArchivedTranscript] = []
+        for agent in agents:
+            folder = self.sessions_dir(agent)
+            live = _live_ids(await self._index(agent))
+            try:
+                found.extend(await anyio.to_thread.run_sync(archives.describe_folder, folder, agent, live))
+            except OSError as exc:
+                raise jsonl.translate_os_error(exc, "list archived transcripts in", folder) from exc
+        found.sort(key=lambda a: (a.session_key, a.archived_at, a.session_id))
+        return found
+
+    async def load_archived(self, archived: ArchivedTranscript) -> list[ChatMessage]:
+        self._check_open()
+        folder = self.sessions_dir(archived.agent_id)
+        _safe(archived.session_id, "session id")
+        for _ in range(3):
+            try:
+                path = await anyio.to_thread.run_sync(archives.find, folder, archived, False)
+            except OSError as exc:
+                raise jsonl.translate_os_error(exc, "look for archived transcripts in", folder) from exc
+            if path is None:
+                return []
+            try:
+                work = _load_work(path, repair=not self._read_only)
+                messages, damage = await self._with_transcript(path, "read", work, create=False)
+            except FileNotFoundError:
+                continue  # replaced by an import between the look-up and the open
+            self._note(damage)
+            return messages
+        raise StorageError(f"archived transcript {archived.session_id!r} keeps moving under {folder}; retry")
+
+    async def import_archived(self, archived: ArchivedTranscript, messages: Sequence[ChatMessage]) -> None:
+        self._check_open(writing=True)
+        if not messages:
+            return
+        folder = self.sessions_dir(archived.agent_id)
+        session_id = _safe(archived.session_id, "session id")
+        for message in messages:
+            _check_encodable(message, folder / session_id)
+        if session_id in _live_ids(await self._index(archived.agent_id)):
+            raise StorageError(f"cannot import archived transcript {session_id!r}: it is a live session in {folder}")
+        digest = hashlib.sha256(session_id.encode()).hexdigest()[:32]
+        lock_path = folder / ".locks" / f"archive-{digest}.lock"
+        durable = self._policy != "never"
+        async with self._file_locks.hold(f"archive:{folder / session_id}"), held_file_lock(lock_path):
+            try:
+                damage = await anyio.to_thread.run_sync(
+                    archives.write_import, folder, archived, messages, self._cwd or "", durable
+                )
+            except OSError as exc:
+                raise jsonl.translate_os_error(exc, "import an archived transcript into", folder) from exc
+        self._note(damage)
 
     @asynccontextmanager
     async def _turn(self, key: str) -> AsyncIterator[None]:
@@ -354,6 +428,21 @@ class JsonFileStore:
             if other != agent and key in (await self._index(other)).values:
                 await self._update_index(other, lambda values: values.pop(key, None))
 
+    def _archived_record(
+        self, agent: str, key: str, previous: dict[str, Any], archived_at: float
+    ) -> ArchivedTranscript | None:
+        """The archive record of the transcript an index value points at, None if it names none."""
+        session_id = previous.get("sessionId")
+        if not isinstance(session_id, str) or not _SAFE_NAME.match(session_id):
+            return None
+        try:
+            created_at = fmt.session_entry(key, agent, previous).created_at
+        except fmt.FormatError:
+            created_at = 0.0
+        return ArchivedTranscript(
+            session_key=key, session_id=session_id, agent_id=agent, archived_at=archived_at, created_at=created_at
+        )
+
     def _resolve_file(self, folder: Path, session_id: str, value: dict[str, Any] | None) -> Path:
         live = folder / f"{_safe(session_id, 'session id')}.jsonl"
         if live.exists():
@@ -430,11 +519,12 @@ class JsonFileStore:
             self._transcripts.move_to_end(path)
         return state
 
-    async def _archive(self, path: Path, now: float) -> None:
-        target = path.with_name(archive_name(path.name.removesuffix(".jsonl"), now))
+    async def _archive(self, path: Path, record: ArchivedTranscript) -> None:
+        """Close the transcript with its archive marker and move it to OpenClaw's archive name."""
+        target = path.with_name(archive_name(path.name.removesuffix(".jsonl"), record.archived_at))
         async with self._file_locks.hold(str(path)):
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
             except FileNotFoundError:
                 return
             except OSError as exc:
@@ -443,6 +533,8 @@ class JsonFileStore:
                 # Wait for an append in flight (this or another process) before moving the file.
                 await wait_flock(fd)
                 try:
+                    state = self._transcript_state(path)
+                    damage = await anyio.to_thread.run_sync(archives.seal, fd, path, state, record, self._policy)
                     os.rename(path, target)
                     if self._policy != "never":
                         jsonl.fsync_dir(path.parent)
@@ -455,6 +547,7 @@ class JsonFileStore:
             finally:
                 os.close(fd)
             self._transcripts.pop(path, None)
+        self._note(damage)
 
 
 def _load_work(
@@ -465,6 +558,12 @@ def _load_work(
         return jsonl.messages_of(entries, path), damage
 
     return work
+
+
+def _live_ids(index: _Index) -> set[str]:
+    """Session ids the index points at: their transcripts are live, whatever files exist."""
+    values = index.values.values()
+    return {v["sessionId"] for v in values if isinstance(v, dict) and isinstance(v.get("sessionId"), str)}
 
 
 def _read_index(path: Path) -> _Index:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from rustyclaw.adapters.storage.locks import KeyedLocks
-from rustyclaw.adapters.storage.rules import entry_after_reset, prepare_batch
+from rustyclaw.adapters.storage.rules import entry_after_reset, import_batch, prepare_batch
 from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
 
 _encoder = msgspec.msgpack.Encoder()
 _entry_decoder = msgspec.msgpack.Decoder(SessionEntry)
@@ -31,8 +31,8 @@ class MemoryData:
     sessions: dict[str, bytes] = field(default_factory=dict)
     transcripts: dict[str, list[bytes]] = field(default_factory=dict)
     inbound: dict[str, set[str]] = field(default_factory=dict)
-    # session id -> the time its transcript was archived by a reset
-    archived: dict[str, float] = field(default_factory=dict)
+    # session id -> the record of its transcript, archived by a reset (frozen, safe to share)
+    archived: dict[str, ArchivedTranscript] = field(default_factory=dict)
 
 
 class MemoryStore:
@@ -62,9 +62,18 @@ class MemoryStore:
         data = self._data()
         old = data.sessions.get(entry.key)
         if old is not None:
-            old_id = _entry_decoder.decode(old).session_id
-            if old_id != entry.session_id:
-                data.archived.setdefault(old_id, entry.updated_at)
+            previous = _entry_decoder.decode(old)
+            if previous.session_id != entry.session_id:
+                data.archived.setdefault(
+                    previous.session_id,
+                    ArchivedTranscript(
+                        session_key=previous.key,
+                        session_id=previous.session_id,
+                        agent_id=previous.agent_id,
+                        archived_at=entry.updated_at,
+                        created_at=previous.created_at,
+                    ),
+                )
         data.archived.pop(entry.session_id, None)
         data.sessions[entry.key] = _encode(entry, f"session {entry.key!r}")
 
@@ -101,6 +110,36 @@ class MemoryStore:
 
     def turn_lock(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._turn_locks.hold(key)
+
+    async def list_archived(self, agent_id: str | None = None) -> list[ArchivedTranscript]:
+        data = self._data()
+        found = [
+            a
+            for a in data.archived.values()
+            if (agent_id is None or a.agent_id == agent_id) and data.transcripts.get(a.session_id)
+        ]
+        found.sort(key=lambda a: (a.session_key, a.archived_at, a.session_id))
+        return found
+
+    async def load_archived(self, archived: ArchivedTranscript) -> list[ChatMessage]:
+        stored = self._data().transcripts.get(archived.session_id, ())
+        return [_message_decoder.decode(raw) for raw in stored]
+
+    async def import_archived(self, archived: ArchivedTranscript, messages: Sequence[ChatMessage]) -> None:
+        data = self._data()
+        if not messages:
+            return
+        sid = archived.session_id
+        if any(_entry_decoder.decode(raw).session_id == sid for raw in data.sessions.values()):
+            raise StorageError(f"cannot import archived transcript {sid!r}: it is a live session in the memory store")
+        stored = data.transcripts.get(sid, [])
+        have = {_message_decoder.decode(raw).id for raw in stored}
+        inbound = data.inbound.setdefault(sid, set())
+        batch = import_batch(messages, have, inbound)
+        encoded = [_encode(m, f"message {m.id!r} of archived session {sid!r}") for m in batch]
+        data.archived.setdefault(sid, archived)
+        data.transcripts.setdefault(sid, []).extend(encoded)
+        inbound.update(m.inbound_id for m in batch if m.inbound_id is not None)
 
     def is_archived(self, session_id: str) -> bool:
         return session_id in self._data().archived

@@ -22,10 +22,10 @@ from rustyclaw.adapters.storage.postgres_schema import (
     is_connection_error,
     translate_error,
 )
-from rustyclaw.adapters.storage.rules import entry_after_reset, prepare_batch
+from rustyclaw.adapters.storage.rules import entry_after_reset, import_batch, prepare_batch
 from rustyclaw.domain.errors import MissingExtraError, StorageError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
 
 if TYPE_CHECKING:
     import psycopg
@@ -64,6 +64,19 @@ _INSERT_MESSAGES = (
     "ON CONFLICT DO NOTHING RETURNING id"
 )
 _STORED_IDS = "SELECT id FROM messages WHERE session_id = %s AND id = ANY(%s::text[])"
+# Archived transcripts that hold messages (a reset of an empty session leaves nothing to keep).
+_SELECT_ARCHIVED = (
+    "SELECT session_key, session_id, agent_id, archived_at, created_at FROM transcripts AS t "
+    "WHERE archived_at IS NOT NULL AND EXISTS (SELECT 1 FROM messages AS m WHERE m.session_id = t.session_id)"
+)
+_ARCHIVED_ORDER = " ORDER BY session_key, archived_at, session_id"
+_REGISTER_ARCHIVED = (
+    "INSERT INTO transcripts (session_id, session_key, agent_id, created_at, archived_at) "
+    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (session_id) DO NOTHING"
+)
+# FOR UPDATE: two imports of one archive take turns, so neither sees the other half done.
+_TRANSCRIPT_STATE = "SELECT archived_at FROM transcripts WHERE session_id = %s FOR UPDATE"
+_STORED_KEYS = "SELECT id, inbound_id FROM messages WHERE session_id = %s"
 
 # A dropped connection is retried this many times (on a fresh connection from the pool).
 _ATTEMPTS = 3
@@ -248,6 +261,58 @@ class PostgresStore:
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
         rows = await self._fetch("look up an inbound message in", _HAS_INBOUND, (entry.session_id, inbound_id))
         return bool(rows)
+
+    # -- archived transcripts --------------------------------------------------------------------
+
+    async def list_archived(self, agent_id: str | None = None) -> list[ArchivedTranscript]:
+        if agent_id is None:
+            rows = await self._fetch("list archived transcripts in", _SELECT_ARCHIVED + _ARCHIVED_ORDER, ())
+        else:
+            sql = f"{_SELECT_ARCHIVED} AND agent_id = %s{_ARCHIVED_ORDER}"
+            rows = await self._fetch("list archived transcripts in", sql, (agent_id,))
+        return [
+            ArchivedTranscript(session_key=key, session_id=sid, agent_id=agent, archived_at=at, created_at=created)
+            for key, sid, agent, at, created in rows
+        ]
+
+    async def load_archived(self, archived: ArchivedTranscript) -> list[ChatMessage]:
+        rows = await self._fetch("load an archived transcript from", _SELECT_MESSAGES, (archived.session_id,))
+        where = f"archived session {archived.session_id!r} of {self._where}"
+        return [self._message(row, where) for row in rows]
+
+    async def import_archived(self, archived: ArchivedTranscript, messages: Sequence[ChatMessage]) -> None:
+        if not messages:
+            return
+        sid = archived.session_id
+        where = f"archived session {sid!r} of {self._where}"
+        record = (sid, archived.session_key, archived.agent_id, archived.created_at, archived.archived_at)
+        prepared = prepare_batch(messages)  # ids given once, so a retry sends the same ones
+
+        # One transaction, retried whole on a dropped connection: the id check makes a retry
+        # after a lost commit store nothing.
+        async def work(conn: Conn) -> None:
+            async with conn.transaction():
+                await conn.execute(_REGISTER_ARCHIVED, record)
+                cursor = await conn.execute(_TRANSCRIPT_STATE, (sid,))
+                state = await cursor.fetchone()
+                if state is None or state[0] is None:
+                    raise StorageError(
+                        f"cannot import archived transcript {sid!r}: it is a live session in {self._where}"
+                    )
+                cursor = await conn.execute(_STORED_KEYS, (sid,))
+                stored = await cursor.fetchall()
+                ids = {row[0] for row in stored}
+                inbound = {row[1] for row in stored if row[1] is not None}
+                batch = import_batch(prepared, ids, inbound)
+                if not batch:
+                    return
+                columns: list[list[Any]] = [[] for _ in _MESSAGE_COLUMNS]
+                for message in batch:
+                    for column, value in zip(columns, self._message_values(message, where), strict=True):
+                        column.append(value)
+                await conn.execute(_INSERT_MESSAGES, (sid, *columns))
+
+        await self._run("import an archived transcript into", work)
 
     def turn_lock(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._turn(key)

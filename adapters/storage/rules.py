@@ -40,6 +40,26 @@ def prepare_batch(messages: Sequence[ChatMessage], stored_inbound: Container[str
     return batch
 
 
+def import_batch(
+    messages: Sequence[ChatMessage], stored_ids: Container[str], stored_inbound: Container[str] = ()
+) -> list[ChatMessage]:
+    """Messages `import_archived` adds, in order: `prepare_batch`, minus every message whose id is
+    already stored or came earlier in the batch (what makes a repeated import store nothing)."""
+    seen: set[str] = set()
+    batch: list[ChatMessage] = []
+    for message in prepare_batch(messages, stored_inbound):
+        if message.id in stored_ids or message.id in seen:
+            continue
+        seen.add(message.id)
+        batch.append(message)
+    return batch
+
+
+def archived_fallback_key(agent_id: str, session_id: str) -> str:
+    """The key an archived transcript gets when its file does not record the one it had."""
+    return f"agent:{agent_id}:archived:{session_id}"
+
+
 def entry_after_reset(entry: SessionEntry, new_session_id: str, now: float) -> SessionEntry:
     """The index entry a key gets when its transcript is archived and a new one begins.
 

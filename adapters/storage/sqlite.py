@@ -13,11 +13,11 @@ import msgspec
 from rustyclaw.adapters.storage.codec import decode_meta, decode_tool_calls, encode_meta, encode_tool_calls
 from rustyclaw.adapters.storage.locks import KeyedLocks, TransactionGate
 from rustyclaw.adapters.storage.migrations import discover, migrate
-from rustyclaw.adapters.storage.rules import entry_after_reset, prepare_batch
+from rustyclaw.adapters.storage.rules import entry_after_reset, import_batch, prepare_batch
 from rustyclaw.adapters.storage.sqlite_schema import SQLiteMigrationTarget, rollback_quietly, translate_error
 from rustyclaw.domain.errors import StorageError, StorageUnavailableError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -45,6 +45,18 @@ _UPSERT_SESSION = (
 )
 _SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? ORDER BY seq"
 _HAS_INBOUND = "SELECT 1 FROM messages WHERE session_id = ? AND inbound_id = ? LIMIT 1"
+# Archived transcripts that hold messages (a reset of an empty session leaves nothing to keep).
+_SELECT_ARCHIVED = (
+    "SELECT session_key, session_id, agent_id, archived_at, created_at FROM transcripts AS t "
+    "WHERE archived_at IS NOT NULL AND EXISTS (SELECT 1 FROM messages AS m WHERE m.session_id = t.session_id)"
+)
+_ARCHIVED_ORDER = " ORDER BY session_key, archived_at, session_id"
+_REGISTER_ARCHIVED = (
+    "INSERT INTO transcripts (session_id, session_key, agent_id, created_at, archived_at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING"
+)
+_TRANSCRIPT_STATE = "SELECT archived_at FROM transcripts WHERE session_id = ?"
+_STORED_IDS = "SELECT id, inbound_id FROM messages WHERE session_id = ?"
 # 11 parameters a row; 90 rows stay under the 999-variable limit of older SQLite builds.
 _ROWS_PER_INSERT = 90
 
@@ -224,6 +236,47 @@ class SQLiteStore:
 
     def turn_lock(self, key: str) -> AbstractAsyncContextManager[None]:
         return self._turn_locks.hold(key)
+
+    # -- archived transcripts ---------------------------------------------------------------
+
+    async def list_archived(self, agent_id: str | None = None) -> list[ArchivedTranscript]:
+        if agent_id is None:
+            rows = await self._fetch("list archived transcripts in", _SELECT_ARCHIVED + _ARCHIVED_ORDER, ())
+        else:
+            sql = f"{_SELECT_ARCHIVED} AND agent_id = ?{_ARCHIVED_ORDER}"
+            rows = await self._fetch("list archived transcripts in", sql, (agent_id,))
+        return [
+            ArchivedTranscript(session_key=key, session_id=sid, agent_id=agent, archived_at=at, created_at=created)
+            for key, sid, agent, at, created in rows
+        ]
+
+    async def load_archived(self, archived: ArchivedTranscript) -> list[ChatMessage]:
+        rows = await self._fetch("load an archived transcript from", _SELECT_MESSAGES, (archived.session_id,))
+        where = f"archived session {archived.session_id!r} of {self._where}"
+        return [self._message(row, where) for row in rows]
+
+    async def import_archived(self, archived: ArchivedTranscript, messages: Sequence[ChatMessage]) -> None:
+        if not messages:
+            return
+        sid = archived.session_id
+        where = f"archived session {sid!r} of {self._where}"
+
+        async def work(db: aiosqlite.Connection) -> None:
+            await db.execute_fetchall(
+                _REGISTER_ARCHIVED,
+                (sid, archived.session_key, archived.agent_id, archived.created_at, archived.archived_at),
+            )
+            state = list(await db.execute_fetchall(_TRANSCRIPT_STATE, (sid,)))
+            if state[0][0] is None:
+                raise StorageError(f"cannot import archived transcript {sid!r}: it is a live session in {self._where}")
+            stored = list(await db.execute_fetchall(_STORED_IDS, (sid,)))
+            ids = {row[0] for row in stored}
+            inbound = {row[1] for row in stored if row[1] is not None}
+            batch = import_batch(messages, ids, inbound)
+            params = [self._message_params(sid, message, where) for message in batch]
+            await self._insert_chunks(db, params)
+
+        await self._in_transaction("import an archived transcript into", work)
 
     # -- plumbing ---------------------------------------------------------------------------
 
