@@ -24,7 +24,7 @@ class ProgressBar:
             return
         filled = self._width * done // total if total else self._width
         bar = "#" * filled + "-" * (self._width - filled)
-        sys.stderr.write(f"\r{self._label} [{bar}] {done}/{total} sessions")
+        sys.stderr.write(f"\r{self._label} [{bar}] {done}/{total} transcripts")
         if done >= total:
             sys.stderr.write("\n")
         sys.stderr.flush()

@@ -60,6 +60,44 @@ def test_copy_from_sqlite_to_json_moves_everything_and_is_resumable(tmp_path: Pa
     assert again.returncode == 0 and "copied 0 messages" in again.stdout
 
 
+async def reset_one(store: SessionStore) -> None:
+    """A /new on the first session: its 4 messages are archived, 1 new message follows."""
+    await store.start()
+    try:
+        fresh = await store.reset_session("agent:main:web:direct:u0", "sid-0-new", 2.5)
+        await store.append_messages(fresh, [ChatMessage(role="user", content="after reset")])
+    finally:
+        await store.aclose()
+
+
+async def archives(store: SessionStore) -> list[tuple[str, str, list[str]]]:
+    await store.start()
+    try:
+        return [
+            (a.session_key, a.session_id, [m.content for m in await store.load_archived(a)])
+            for a in await store.list_archived()
+        ]
+    finally:
+        await store.aclose()
+
+
+def test_copy_brings_the_transcripts_a_reset_archived(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    anyio.run(fill, SQLiteStore(state / "rustyclaw.db"), 2, 4)
+    anyio.run(reset_one, SQLiteStore(state / "rustyclaw.db"))
+    first = cli(tmp_path, "copy", "--from", "sqlite", "--to", "json")
+    assert first.returncode == 0, first.stderr
+    assert "copied 5 messages in 2 sessions" in first.stdout
+    assert "1 archived transcripts, 4 messages: copied 4 messages in 1 archives" in first.stdout
+    copied = anyio.run(archives, JsonFileStore(state))
+    assert copied == [("agent:main:web:direct:u0", "sid-0", ["m0", "m1", "m2", "m3"])]
+    assert list((state / "agents" / "main" / "sessions").glob("sid-0.jsonl.reset.*"))
+    again = cli(tmp_path, "copy", "--from", "sqlite", "--to", "json")
+    assert again.returncode == 0, again.stderr
+    assert "copied 0 messages in 0 archives; 4 messages and 1 archives were already there" in again.stdout
+
+
 def test_import_of_an_openclaw_state_folder(tmp_path: Path) -> None:
     openclaw = tmp_path / "openclaw"
     anyio.run(fill, JsonFileStore(openclaw), 2, 3)
