@@ -44,18 +44,24 @@ def run_writer_and_kill(backend: str, location: str, key: str = KEY, acks: int =
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert first == "ready\n", f"writer did not start: {first!r} {proc.stderr.read() if proc.stderr else ''}"
-        for line in proc.stdout:
-            acked.append(line.split()[1])
-            if len(acked) >= acks:
-                proc.send_signal(signal.SIGKILL)
+        while len(acked) < acks:
+            line = proc.stdout.readline()
+            if not line:
                 break
-        # Acknowledgements already in the pipe when the kill landed count too.
-        rest, _ = proc.communicate(timeout=30)
+            acked.append(line.split()[1])
+        proc.send_signal(signal.SIGKILL)
+        # Acknowledgements already in the pipe when the kill landed count too. They are read through
+        # the same text wrapper: communicate() would read the raw pipe and miss what it buffered.
+        rest = proc.stdout.read()
         acked.extend(line.split()[1] for line in rest.splitlines() if line.startswith("ack "))
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
     assert proc.returncode == -signal.SIGKILL, "the writer stopped before it was killed"
     return acked
 
