@@ -36,6 +36,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
+from rustyclaw.adapters.channels.delivery import InboundDelivery
 from rustyclaw.adapters.channels.discord_mapping import to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
@@ -103,9 +104,7 @@ class DiscordChannel:
         self._bot: Any = None
         self.bot_id = 0
         self.username: str | None = None
-        self._handler: InboundHandler | None = None
-        self._limit = asyncio.Semaphore(max_concurrent)
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._delivery = InboundDelivery(name, max_concurrent)
         self._watcher: asyncio.Task[None] | None = None
         self._closing = False
         self._stopped = asyncio.Event()
@@ -124,7 +123,7 @@ class DiscordChannel:
         import hikari
 
         bot = self._make_bot(hikari)
-        self._handler = handler
+        self._delivery.handler = handler
         self._closing = False
         self._stopped = asyncio.Event()
         self._stop_error = None
@@ -173,13 +172,8 @@ class DiscordChannel:
             return
         self._closing = True
         self.state = "stopped"
-        tasks = [t for t in (self._watcher, *self._inflight) if t is not None]
-        self._watcher = None
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._inflight.clear()
+        watcher, self._watcher = self._watcher, None
+        await self._delivery.stop(watcher)
         await self._close_bot(bot)
         self._stopped.set()
 
@@ -253,19 +247,7 @@ class DiscordChannel:
         if message is None:
             return
         # hikari awaits its listeners; the turn runs in a task of ours so that aclose() can end it.
-        task = asyncio.create_task(self._deliver(message))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    async def _deliver(self, message: InboundMessage) -> None:
-        handler = self._handler
-        if handler is None:
-            return
-        async with self._limit:
-            try:
-                await handler(message)
-            except Exception:
-                log.exception("handling a discord message failed", extra={"peer": message.peer_id})
+        self._delivery.submit(message)
 
     # -- sending ------------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> None:

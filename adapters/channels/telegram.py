@@ -25,7 +25,6 @@ import hmac
 import json
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -33,6 +32,7 @@ import anyio
 import anyio.to_thread
 
 from rustyclaw.adapters.channels.backoff import Backoff
+from rustyclaw.adapters.channels.delivery import InboundDelivery, RecentIds
 from rustyclaw.adapters.channels.telegram_mapping import file_id_of, to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, webhook_app
@@ -104,15 +104,12 @@ class TelegramChannel:
         self._poll_interval = poll_interval
         self._long_poll_timeout = long_poll_timeout
         self._backoff = backoff or Backoff()
-        self._max_concurrent = max_concurrent
         self._bot: Any = None
         self._bot_id = 0
         self.username: str | None = None
-        self._handler: InboundHandler | None = None
+        self._delivery = InboundDelivery(name, max_concurrent)
         self._poller: asyncio.Task[None] | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._limit = asyncio.Semaphore(max_concurrent)
-        self._seen: OrderedDict[int, None] = OrderedDict()
+        self._seen = RecentIds(_SEEN_UPDATES)
         self._stopped = asyncio.Event()
         self._stop_error: BaseException | None = None
         self.state = "stopped"
@@ -143,7 +140,7 @@ class TelegramChannel:
             await self._close_session(bot)
             raise self._translate(exc, "start") from exc
         self._bot, self._bot_id, self.username = bot, me.id, me.username
-        self._handler = handler
+        self._delivery.handler = handler
         self.state = "running"
         self.last_error = None
         if self.mode == "polling":
@@ -155,13 +152,8 @@ class TelegramChannel:
         if bot is None:
             return
         self.state = "stopped"
-        tasks = [t for t in (self._poller, *self._inflight) if t is not None]
-        self._poller = None
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._inflight.clear()
+        poller, self._poller = self._poller, None
+        await self._delivery.stop(poller)
         await self._close_session(bot)
         self._stopped.set()
 
@@ -259,31 +251,16 @@ class TelegramChannel:
         self._stopped.set()
 
     def _accept(self, update: Any) -> None:
-        if update.update_id in self._seen:
+        if not self._seen.first_time(update.update_id):
             log.info("telegram update %s delivered again; ignored", update.update_id)
             return
-        self._seen[update.update_id] = None
-        if len(self._seen) > _SEEN_UPDATES:
-            self._seen.popitem(last=False)
         message = to_inbound(
             update, channel=self.name, account=self.account, bot_id=self._bot_id, username=self.username
         )
         if message is None:
             log.debug("telegram update %s carries nothing to answer", update.update_id)
             return
-        task = asyncio.create_task(self._deliver(message))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    async def _deliver(self, message: InboundMessage) -> None:
-        handler = self._handler
-        if handler is None:
-            return
-        async with self._limit:
-            try:
-                await handler(message)
-            except Exception:
-                log.exception("handling a telegram message failed", extra={"peer": message.peer_id})
+        self._delivery.submit(message)
 
     # -- webhook ------------------------------------------------------------------------------
     async def handle_webhook(self, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:

@@ -31,11 +31,11 @@ import hmac
 import json
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from rustyclaw.adapters.channels.delivery import InboundDelivery, RecentIds
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, Receive, Scope, Send, webhook_app
 from rustyclaw.adapters.channels.whatsapp_mapping import PayloadError, media_id_of, to_inbound
@@ -91,11 +91,9 @@ class WhatsAppChannel:
         self._typing_indicator = typing_indicator
         self._timeout = timeout
         self._drain_seconds = drain_seconds
-        self._limit = asyncio.Semaphore(max_concurrent)
         self._client: Any = None
-        self._handler: InboundHandler | None = None
-        self._inflight: set[asyncio.Task[None]] = set()
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._delivery = InboundDelivery(name, max_concurrent)
+        self._seen = RecentIds(_SEEN_IDS)
         self._stopped = asyncio.Event()
         self.state = "stopped"
         self.last_error: str | None = None
@@ -113,7 +111,7 @@ class WhatsAppChannel:
             base_url=self._api, headers={"Authorization": f"Bearer {self._access_token}"},
             timeout=httpx.Timeout(self._timeout, connect=min(10.0, self._timeout)),
         )
-        self._handler = handler
+        self._delivery.handler = handler
         self._stopped = asyncio.Event()
         self.state = "running"
         log.info("whatsapp channel for number %s started", self.phone_number_id)
@@ -123,15 +121,9 @@ class WhatsAppChannel:
         if client is None:
             return
         self.state = "stopped"
-        tasks = list(self._inflight)
-        if tasks:
-            # Messages were acknowledged with 200 already: give their turns a moment to finish.
-            _, pending = await asyncio.wait(tasks, timeout=self._drain_seconds)
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-        self._inflight.clear()
-        self._handler = None
+        # Messages were acknowledged with 200 already: give their turns a moment to finish.
+        await self._delivery.stop(grace=self._drain_seconds)
+        self._delivery.handler = None
         with contextlib.suppress(Exception):
             await client.aclose()
         self._stopped.set()
@@ -201,25 +193,10 @@ class WhatsAppChannel:
 
     def _accept(self, message: InboundMessage) -> None:
         wamid = message.message_id or ""
-        if wamid in self._seen:
+        if not self._seen.first_time(wamid):
             log.info("whatsapp message %s delivered again; ignored", wamid)
             return
-        self._seen[wamid] = None
-        if len(self._seen) > _SEEN_IDS:
-            self._seen.popitem(last=False)
-        task = asyncio.create_task(self._deliver(message))
-        self._inflight.add(task)
-        task.add_done_callback(self._inflight.discard)
-
-    async def _deliver(self, message: InboundMessage) -> None:
-        handler = self._handler
-        if handler is None:
-            return
-        async with self._limit:
-            try:
-                await handler(message)
-            except Exception:
-                log.exception("handling a whatsapp message failed", extra={"peer": message.peer_id})
+        self._delivery.submit(message)
 
     # -- Graph API ----------------------------------------------------------------------------
     async def _post(self, body: dict[str, Any], action: str) -> Any:
