@@ -9,9 +9,14 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import msgspec
 
-from rustyclaw.adapters.storage.codec import decode_meta, decode_tool_calls, encode_meta, encode_tool_calls
+from rustyclaw.adapters.storage.codec import (
+    SESSION_COLUMNS,
+    message_from_row,
+    message_row,
+    session_from_row,
+    session_row,
+)
 from rustyclaw.adapters.storage.locks import KeyedLocks
 from rustyclaw.adapters.storage.migrations import discover, migrate
 from rustyclaw.adapters.storage.pg_locks import AdvisoryLocks, lock_id
@@ -36,20 +41,18 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger("rustyclaw.storage.postgres")
 
-_SESSION_COLUMNS: tuple[str, ...] = SessionEntry.__struct_fields__
-_SESSION_META_AT = _SESSION_COLUMNS.index("meta")
 _MESSAGE_COLUMNS = (
     "role", "content", "tool_calls", "tool_call_id", "name",
     "id", "created_at", "tokens", "inbound_id", "meta",
 )  # fmt: skip
 _MESSAGE_TYPES = ("text", "text", "text", "text", "text", "text", "float8", "int4", "text", "text")
 
-_SELECT_SESSIONS = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
+_SELECT_SESSIONS = f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions"
 _UPSERT_SESSION = (
-    f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
-    f"VALUES ({', '.join('%s' for _ in _SESSION_COLUMNS)}) "
+    f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) "
+    f"VALUES ({', '.join('%s' for _ in SESSION_COLUMNS)}) "
     "ON CONFLICT (key) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in _SESSION_COLUMNS if column != "key")
+    + ", ".join(f"{column} = excluded.{column}" for column in SESSION_COLUMNS if column != "key")
 )
 _SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = %s ORDER BY seq"
 _HAS_INBOUND = "SELECT 1 FROM messages WHERE session_id = %s AND inbound_id = %s LIMIT 1"
@@ -186,10 +189,10 @@ class PostgresStore:
 
     async def get_session(self, key: str) -> SessionEntry | None:
         rows = await self._fetch("read a session from", f"{_SELECT_SESSIONS} WHERE key = %s", (key,))
-        return self._entry(rows[0]) if rows else None
+        return session_from_row(rows[0], self._where) if rows else None
 
     async def put_session(self, entry: SessionEntry) -> None:
-        await self._run("save a session in", lambda conn: conn.execute(_UPSERT_SESSION, self._entry_params(entry)))
+        await self._run("save a session in", lambda conn: conn.execute(_UPSERT_SESSION, session_row(entry)))
 
     async def list_sessions(self, agent_id: str | None = None) -> list[SessionEntry]:
         if agent_id is None:
@@ -198,7 +201,7 @@ class PostgresStore:
             rows = await self._fetch(
                 "list sessions in", f"{_SELECT_SESSIONS} WHERE agent_id = %s ORDER BY key", (agent_id,)
             )
-        return [self._entry(row) for row in rows]
+        return [session_from_row(row, self._where) for row in rows]
 
     async def reset_session(self, key: str, new_session_id: str, now: float) -> SessionEntry:
         attempt = 0
@@ -211,12 +214,12 @@ class PostgresStore:
                 row = await cursor.fetchone()
                 if row is None:
                     raise StorageError(f"cannot reset session {key!r}: it is not in {self._where}")
-                current = self._entry(row)
+                current = session_from_row(row, self._where)
                 if attempt > 1 and current.session_id == new_session_id:
                     return current  # an earlier attempt committed; its answer was lost
                 fresh = entry_after_reset(current, new_session_id, now)
                 # The sessions_transcript trigger archives the old transcript in this statement.
-                await conn.execute(_UPSERT_SESSION, self._entry_params(fresh))
+                await conn.execute(_UPSERT_SESSION, session_row(fresh))
                 return fresh
 
         return await self._run("reset a session in", reset)
@@ -231,7 +234,7 @@ class PostgresStore:
         where = f"session {session_id!r} of {self._where}"
         columns: list[list[Any]] = [[] for _ in _MESSAGE_COLUMNS]
         for message in batch:
-            for column, value in zip(columns, self._message_values(message, where), strict=True):
+            for column, value in zip(columns, message_row(message, where), strict=True):
                 column.append(value)
         params = (session_id, *columns)
         ids = [m.id for m in batch]
@@ -256,7 +259,7 @@ class PostgresStore:
     async def load_messages(self, entry: SessionEntry) -> list[ChatMessage]:
         rows = await self._fetch("load messages from", _SELECT_MESSAGES, (entry.session_id,))
         where = f"session {entry.session_id!r} of {self._where}"
-        return [self._message(row, where) for row in rows]
+        return [message_from_row(row, where) for row in rows]
 
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
         rows = await self._fetch("look up an inbound message in", _HAS_INBOUND, (entry.session_id, inbound_id))
@@ -278,7 +281,7 @@ class PostgresStore:
     async def load_archived(self, archived: ArchivedTranscript) -> list[ChatMessage]:
         rows = await self._fetch("load an archived transcript from", _SELECT_MESSAGES, (archived.session_id,))
         where = f"archived session {archived.session_id!r} of {self._where}"
-        return [self._message(row, where) for row in rows]
+        return [message_from_row(row, where) for row in rows]
 
     async def import_archived(self, archived: ArchivedTranscript, messages: Sequence[ChatMessage]) -> None:
         if not messages:
@@ -308,7 +311,7 @@ class PostgresStore:
                     return
                 columns: list[list[Any]] = [[] for _ in _MESSAGE_COLUMNS]
                 for message in batch:
-                    for column, value in zip(columns, self._message_values(message, where), strict=True):
+                    for column, value in zip(columns, message_row(message, where), strict=True):
                         column.append(value)
                 await conn.execute(_INSERT_MESSAGES, (sid, *columns))
 
@@ -360,47 +363,6 @@ class PostgresStore:
             return await cursor.fetchall()
 
         return await self._run(action, fetch)
-
-    def _entry_params(self, entry: SessionEntry) -> list[Any]:
-        values = list(msgspec.structs.astuple(entry))
-        values[_SESSION_META_AT] = encode_meta(entry.meta, f"session {entry.key!r}")
-        return values
-
-    def _entry(self, row: Sequence[Any]) -> SessionEntry:
-        values = dict(zip(_SESSION_COLUMNS, row, strict=True))
-        values["meta"] = decode_meta(values["meta"], f"session {values['key']!r} of {self._where}")
-        return SessionEntry(**values)
-
-    @staticmethod
-    def _message_values(m: ChatMessage, where: str) -> tuple[Any, ...]:
-        return (
-            m.role,
-            m.content,
-            encode_tool_calls(m.tool_calls),
-            m.tool_call_id,
-            m.name,
-            m.id,
-            m.created_at,
-            m.tokens,
-            m.inbound_id,
-            encode_meta(m.meta, f"message {m.id!r} in {where}"),
-        )
-
-    @staticmethod
-    def _message(row: Sequence[Any], where: str) -> ChatMessage:
-        role, content, tool_calls, tool_call_id, name, id_, created_at, tokens, inbound_id, meta = row
-        return ChatMessage(
-            role=role,
-            content=content,
-            tool_calls=decode_tool_calls(tool_calls, f"message {id_!r} in {where}") if tool_calls else (),
-            tool_call_id=tool_call_id,
-            name=name,
-            id=id_,
-            created_at=created_at,
-            tokens=tokens,
-            inbound_id=inbound_id,
-            meta=decode_meta(meta, f"message {id_!r} in {where}") if meta else {},
-        )
 
 
 if TYPE_CHECKING:

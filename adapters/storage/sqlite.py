@@ -8,9 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
-import msgspec
 
-from rustyclaw.adapters.storage.codec import decode_meta, decode_tool_calls, encode_meta, encode_tool_calls
+from rustyclaw.adapters.storage.codec import (
+    SESSION_COLUMNS,
+    message_from_row,
+    message_row,
+    session_from_row,
+    session_row,
+)
 from rustyclaw.adapters.storage.locks import KeyedLocks, TransactionGate
 from rustyclaw.adapters.storage.migrations import discover, migrate
 from rustyclaw.adapters.storage.rules import entry_after_reset, import_batch, prepare_batch
@@ -29,19 +34,17 @@ T = TypeVar("T")
 # building from a dict, which matters when loading long transcripts). A field added to either
 # struct needs a migration and, for messages, these lines: tests/unit/test_sqlite_store.py fails
 # until both are done.
-_SESSION_COLUMNS: tuple[str, ...] = SessionEntry.__struct_fields__
-_SESSION_META_AT = _SESSION_COLUMNS.index("meta")
 _MESSAGE_COLUMNS = (
     "role", "content", "tool_calls", "tool_call_id", "name",
     "id", "created_at", "tokens", "inbound_id", "meta",
 )  # fmt: skip
 
-_SELECT_SESSIONS = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions"
+_SELECT_SESSIONS = f"SELECT {', '.join(SESSION_COLUMNS)} FROM sessions"
 _UPSERT_SESSION = (
-    f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)}) "
+    f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in SESSION_COLUMNS)}) "
     "ON CONFLICT (key) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in _SESSION_COLUMNS if column != "key")
+    + ", ".join(f"{column} = excluded.{column}" for column in SESSION_COLUMNS if column != "key")
 )
 _SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? ORDER BY seq"
 _HAS_INBOUND = "SELECT 1 FROM messages WHERE session_id = ? AND inbound_id = ? LIMIT 1"
@@ -176,10 +179,10 @@ class SQLiteStore:
 
     async def get_session(self, key: str) -> SessionEntry | None:
         rows = await self._fetch("read a session from", f"{_SELECT_SESSIONS} WHERE key = ?", (key,))
-        return self._entry(rows[0]) if rows else None
+        return session_from_row(rows[0], self._where) if rows else None
 
     async def put_session(self, entry: SessionEntry) -> None:
-        await self._fetch("save a session in", _UPSERT_SESSION, self._entry_params(entry))
+        await self._fetch("save a session in", _UPSERT_SESSION, session_row(entry))
 
     async def list_sessions(self, agent_id: str | None = None) -> list[SessionEntry]:
         if agent_id is None:
@@ -188,7 +191,7 @@ class SQLiteStore:
             rows = await self._fetch(
                 "list sessions in", f"{_SELECT_SESSIONS} WHERE agent_id = ? ORDER BY key", (agent_id,)
             )
-        return [self._entry(row) for row in rows]
+        return [session_from_row(row, self._where) for row in rows]
 
     async def append_messages(
         self, entry: SessionEntry, messages: Sequence[ChatMessage]
@@ -198,7 +201,7 @@ class SQLiteStore:
             return []
         session_id = entry.session_id
         where = f"session {session_id!r} of {self._where}"
-        params = [self._message_params(session_id, message, where) for message in batch]
+        params = [(session_id, *message_row(message, where)) for message in batch]
         if len(batch) <= _ROWS_PER_INSERT:
             flat = [value for row in params for value in row]
             rows = await self._fetch("append messages to", _insert_sql(len(batch)), flat)
@@ -214,7 +217,7 @@ class SQLiteStore:
     async def load_messages(self, entry: SessionEntry) -> list[ChatMessage]:
         rows = await self._fetch("load messages from", _SELECT_MESSAGES, (entry.session_id,))
         where = f"session {entry.session_id!r} of {self._where}"
-        return [self._message(row, where) for row in rows]
+        return [message_from_row(row, where) for row in rows]
 
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
         rows = await self._fetch(
@@ -227,9 +230,9 @@ class SQLiteStore:
             rows = list(await db.execute_fetchall(f"{_SELECT_SESSIONS} WHERE key = ?", (key,)))
             if not rows:
                 raise StorageError(f"cannot reset session {key!r}: it is not in {self._where}")
-            fresh = entry_after_reset(self._entry(rows[0]), new_session_id, now)
+            fresh = entry_after_reset(session_from_row(rows[0], self._where), new_session_id, now)
             # The sessions_switch_transcript trigger archives the old transcript in this statement.
-            await db.execute_fetchall(_UPSERT_SESSION, self._entry_params(fresh))
+            await db.execute_fetchall(_UPSERT_SESSION, session_row(fresh))
             return fresh
 
         return await self._in_transaction("reset a session in", reset)
@@ -253,7 +256,7 @@ class SQLiteStore:
     async def load_archived(self, archived: ArchivedTranscript) -> list[ChatMessage]:
         rows = await self._fetch("load an archived transcript from", _SELECT_MESSAGES, (archived.session_id,))
         where = f"archived session {archived.session_id!r} of {self._where}"
-        return [self._message(row, where) for row in rows]
+        return [message_from_row(row, where) for row in rows]
 
     async def import_archived(self, archived: ArchivedTranscript, messages: Sequence[ChatMessage]) -> None:
         if not messages:
@@ -273,7 +276,7 @@ class SQLiteStore:
             ids = {row[0] for row in stored}
             inbound = {row[1] for row in stored if row[1] is not None}
             batch = import_batch(messages, ids, inbound)
-            params = [self._message_params(sid, message, where) for message in batch]
+            params = [(sid, *message_row(message, where)) for message in batch]
             await self._insert_chunks(db, params)
 
         await self._in_transaction("import an archived transcript into", work)
@@ -325,48 +328,6 @@ class SQLiteStore:
             flat = [value for row in chunk for value in row]
             returned.extend(await db.execute_fetchall(_insert_sql(len(chunk)), flat))
         return returned
-
-    def _entry_params(self, entry: SessionEntry) -> list[Any]:
-        values = list(msgspec.structs.astuple(entry))
-        values[_SESSION_META_AT] = encode_meta(entry.meta, f"session {entry.key!r}")
-        return values
-
-    def _entry(self, row: Sequence[Any]) -> SessionEntry:
-        values = dict(zip(_SESSION_COLUMNS, row, strict=True))
-        values["meta"] = decode_meta(values["meta"], f"session {values['key']!r} of {self._where}")
-        return SessionEntry(**values)
-
-    @staticmethod
-    def _message_params(session_id: str, m: ChatMessage, where: str) -> tuple[Any, ...]:
-        return (
-            session_id,
-            m.role,
-            m.content,
-            encode_tool_calls(m.tool_calls),
-            m.tool_call_id,
-            m.name,
-            m.id,
-            m.created_at,
-            m.tokens,
-            m.inbound_id,
-            encode_meta(m.meta, f"message {m.id!r} in {where}"),
-        )
-
-    @staticmethod
-    def _message(row: Sequence[Any], where: str) -> ChatMessage:
-        role, content, tool_calls, tool_call_id, name, id_, created_at, tokens, inbound_id, meta = row
-        return ChatMessage(
-            role=role,
-            content=content,
-            tool_calls=decode_tool_calls(tool_calls, f"message {id_!r} in {where}") if tool_calls else (),
-            tool_call_id=tool_call_id,
-            name=name,
-            id=id_,
-            created_at=created_at,
-            tokens=tokens,
-            inbound_id=inbound_id,
-            meta=decode_meta(meta, f"message {id_!r} in {where}") if meta else {},
-        )
 
 
 if TYPE_CHECKING:
