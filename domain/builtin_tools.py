@@ -7,7 +7,7 @@ from typing import Any
 
 from rustyclaw.domain.messages import SessionEntry
 from rustyclaw.ports.llm import ToolSpec
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.session_store import SessionStore
 from rustyclaw.ports.tools import ToolContext
 
 

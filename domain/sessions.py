@@ -14,7 +14,8 @@ from rustyclaw.domain.reset import is_stale, policy_for
 from rustyclaw.domain.session_keys import agent_of
 from rustyclaw.domain.settings import SessionSettings
 from rustyclaw.ports.clock import Clock
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.session_store import SessionStore
+from rustyclaw.ports.turn_lock import TurnLock
 
 
 def new_session_id() -> str:
@@ -34,6 +35,8 @@ class SessionService:
 
     The cache keeps the transcripts of recently active sessions in memory so that a turn does
     not reload and recount a long history; it is bounded to `cache_sessions` sessions.
+    `locks` is the TurnLock port (the backend's own, which may exclude other processes too);
+    without one, turns of a session exclude each other in this process only.
     """
 
     def __init__(
@@ -42,10 +45,12 @@ class SessionService:
         clock: Clock,
         settings: SessionSettings,
         *,
+        locks: TurnLock | None = None,
         cache_sessions: int = 64,
         id_factory: Callable[[], str] = new_session_id,
     ) -> None:
         self.store = store
+        self._turn_locks = locks
         self.settings = settings
         self._clock = clock
         self._new_id = id_factory
@@ -62,8 +67,12 @@ class SessionService:
             slot = self._locks[key] = _KeyLock()
         slot.users += 1
         try:
-            async with slot.lock, self.store.turn_lock(key):
-                yield
+            async with slot.lock:
+                if self._turn_locks is None:
+                    yield
+                else:
+                    async with self._turn_locks.turn_lock(key):
+                        yield
         finally:
             slot.users -= 1
             if slot.users == 0:

@@ -80,7 +80,7 @@ class Core:
     def _wire(self, llm: LLMClient) -> Gateway:
         cfg = self.cfg
         agents = agent_settings(cfg)
-        sessions = SessionService(self.store, self.clock, session_settings(cfg))
+        sessions = SessionService(self.store, self.clock, session_settings(cfg), locks=self.store)
         if cfg.sandbox.mode != "off":
             from rustyclaw.adapters.sandbox.settings import sandbox_from_config
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rustyclaw.domain.errors import ConfigError
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import StorageBackend
 
 BACKENDS = ("sqlite", "json", "postgres", "memory")
 
@@ -17,7 +17,7 @@ def json_section(storage: Any) -> Any:
     return section if section is not None else storage.json
 
 
-def open_store(storage: Any, state_dir: Path, backend: str | None = None) -> SessionStore:
+def open_store(storage: Any, state_dir: Path, backend: str | None = None) -> StorageBackend:
     """An unstarted store for `backend` (default: `storage.backend`); paths default under `state_dir`.
 
     `storage` has the shape of the config's `storage` section: `backend`, `sqlite.path`,

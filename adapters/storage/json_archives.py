@@ -34,7 +34,7 @@ from rustyclaw.adapters.storage import openclaw_format as fmt
 from rustyclaw.adapters.storage.rules import archived_fallback_key, import_batch, new_message_id
 from rustyclaw.domain.errors import CorruptDataError
 from rustyclaw.domain.messages import ChatMessage
-from rustyclaw.ports.storage import ArchivedTranscript
+from rustyclaw.ports.archive import ArchivedTranscript
 
 MARKER_TYPE = "rustyclaw.archived"
 # A header or a closing entry longer than this is not one we wrote or know.

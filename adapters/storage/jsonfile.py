@@ -33,7 +33,8 @@ from rustyclaw.adapters.storage.locks import KeyedLocks
 from rustyclaw.adapters.storage.rules import entry_after_reset
 from rustyclaw.domain.errors import CorruptDataError, StorageError, StorageUnavailableError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
+from rustyclaw.ports.archive import ArchivedTranscript
+from rustyclaw.ports.storage import StorageBackend
 
 T = TypeVar("T")
 
@@ -600,4 +601,4 @@ def _check_encodable(message: ChatMessage, path: Path) -> None:
 
 
 if TYPE_CHECKING:
-    _conforms: type[SessionStore] = JsonFileStore
+    _conforms: type[StorageBackend] = JsonFileStore

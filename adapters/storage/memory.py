@@ -13,7 +13,8 @@ from rustyclaw.adapters.storage.locks import KeyedLocks
 from rustyclaw.adapters.storage.rules import entry_after_reset, import_batch, prepare_batch
 from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
+from rustyclaw.ports.archive import ArchivedTranscript
+from rustyclaw.ports.storage import StorageBackend
 
 _encoder = msgspec.msgpack.Encoder()
 _entry_decoder = msgspec.msgpack.Decoder(SessionEntry)
@@ -158,4 +159,4 @@ def _encode(value: SessionEntry | ChatMessage, what: str) -> bytes:
 
 
 if TYPE_CHECKING:
-    _conforms: type[SessionStore] = MemoryStore
+    _conforms: type[StorageBackend] = MemoryStore

@@ -30,7 +30,8 @@ from rustyclaw.adapters.storage.postgres_schema import (
 from rustyclaw.adapters.storage.rules import entry_after_reset, import_batch, prepare_batch
 from rustyclaw.domain.errors import MissingExtraError, StorageError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
+from rustyclaw.ports.archive import ArchivedTranscript
+from rustyclaw.ports.storage import StorageBackend
 
 if TYPE_CHECKING:
     import psycopg
@@ -366,4 +367,4 @@ class PostgresStore:
 
 
 if TYPE_CHECKING:
-    _conforms: type[SessionStore] = PostgresStore
+    _conforms: type[StorageBackend] = PostgresStore

@@ -22,7 +22,8 @@ from rustyclaw.adapters.storage.rules import entry_after_reset, import_batch, pr
 from rustyclaw.adapters.storage.sqlite_schema import SQLiteMigrationTarget, rollback_quietly, translate_error
 from rustyclaw.domain.errors import StorageError, StorageUnavailableError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
+from rustyclaw.ports.archive import ArchivedTranscript
+from rustyclaw.ports.storage import StorageBackend
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -331,4 +332,4 @@ class SQLiteStore:
 
 
 if TYPE_CHECKING:
-    _conforms: type[SessionStore] = SQLiteStore
+    _conforms: type[StorageBackend] = SQLiteStore

@@ -1,6 +1,6 @@
 """Moving history between stores: `storage copy` between backends and the OpenClaw import.
 
-Everything goes through the SessionStore port, so any backend can be the source or the
+Everything goes through the storage ports (ports/storage.py), so any backend can be the source or the
 destination. A copy carries every session (index entry and current transcript) and every
 archived transcript (what earlier resets kept, with the key it belonged to). Messages keep their
 ids, which makes a copy resumable: a second run skips the sessions, archives and messages the
@@ -18,7 +18,8 @@ from typing import Any
 
 from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import SessionEntry
-from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
+from rustyclaw.ports.archive import ArchivedTranscript
+from rustyclaw.ports.storage import StorageBackend
 
 Progress = Callable[[int, int], None]
 
@@ -59,8 +60,8 @@ class CopyReport:
 
 
 async def copy_store(
-    src: SessionStore,
-    dst: SessionStore,
+    src: StorageBackend,
+    dst: StorageBackend,
     progress: Progress | None = None,
     resume: bool = True,
 ) -> CopyReport:
@@ -116,8 +117,8 @@ async def copy_store(
 
 
 async def _copy_session(
-    src: SessionStore,
-    dst: SessionStore,
+    src: StorageBackend,
+    dst: StorageBackend,
     entry: SessionEntry,
     there: SessionEntry | None,
     report: CopyReport,
@@ -147,7 +148,9 @@ async def _copy_session(
         report.sessions_copied += 1
 
 
-async def _copy_archive(src: SessionStore, dst: SessionStore, record: ArchivedTranscript, report: CopyReport) -> None:
+async def _copy_archive(
+    src: StorageBackend, dst: StorageBackend, record: ArchivedTranscript, report: CopyReport
+) -> None:
     messages = await src.load_archived(record)
     report.archived_messages += len(messages)
     have = {m.id for m in await dst.load_archived(record)}
@@ -164,8 +167,8 @@ async def _copy_archive(src: SessionStore, dst: SessionStore, record: ArchivedTr
 
 
 async def verify_copy(
-    src: SessionStore,
-    dst: SessionStore,
+    src: StorageBackend,
+    dst: StorageBackend,
     entries: Sequence[SessionEntry] | None = None,
     archived: Sequence[ArchivedTranscript] | None = None,
 ) -> None:
@@ -213,7 +216,7 @@ async def verify_copy(
         raise StorageError(f"copy verification failed for {len(problems)} sessions: " + "; ".join(problems[:10]))
 
 
-async def import_openclaw(state_dir: Path, dst: SessionStore, progress: Progress | None = None) -> CopyReport:
+async def import_openclaw(state_dir: Path, dst: StorageBackend, progress: Progress | None = None) -> CopyReport:
     """Copy an OpenClaw installation's sessions (`<state_dir>/agents/*/sessions`) into `dst`:
     every `sessions.json` entry with its `<sessionId>.jsonl`, and every archived
     `<sessionId>.jsonl.reset.<time>` transcript (OpenClaw's own archives record no session key;

@@ -1,4 +1,4 @@
-"""The SessionStore backends the contract suite runs against.
+"""The storage backends the contract suite runs against.
 
 Adding a backend is one entry in BACKENDS:
 
@@ -28,14 +28,14 @@ from rustyclaw.adapters.storage.jsonfile import JsonFileStore
 from rustyclaw.adapters.storage.memory import MemoryData, MemoryStore
 from rustyclaw.adapters.storage.postgres import PostgresStore
 from rustyclaw.adapters.storage.sqlite import SQLiteStore
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import StorageBackend
 from tests.fixtures.postgres_schema import temporary_schema
 
-Opener = Callable[[], SessionStore]
+Opener = Callable[[], StorageBackend]
 Backend = Callable[[Path], AbstractAsyncContextManager[Opener]]
 
 
-def directory_backend(make: Callable[[Path], SessionStore]) -> Backend:
+def directory_backend(make: Callable[[Path], StorageBackend]) -> Backend:
     """A backend whose stores are `make(folder)` on a fresh folder under tmp_path."""
 
     @asynccontextmanager

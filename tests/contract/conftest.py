@@ -1,4 +1,4 @@
-"""Fixtures of the SessionStore contract suite: one `store` per registered backend."""
+"""Fixtures of the storage contract suites: one `store` (a StorageBackend) per registered backend."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import StorageBackend
 
 from .backends import BACKENDS, Backend, Opener
 
@@ -25,7 +25,7 @@ async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 
 
 @pytest.fixture
-async def store(opener: Opener) -> AsyncIterator[SessionStore]:
+async def store(opener: Opener) -> AsyncIterator[StorageBackend]:
     started = opener()
     await started.start()
     try:

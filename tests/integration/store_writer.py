@@ -16,10 +16,10 @@ import time
 import anyio
 
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import StorageBackend
 
 
-def make_store(backend: str, location: str) -> SessionStore:
+def make_store(backend: str, location: str) -> StorageBackend:
     if backend == "sqlite":
         from rustyclaw.adapters.storage.sqlite import SQLiteStore
 

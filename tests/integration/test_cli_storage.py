@@ -13,10 +13,10 @@ import yaml
 from rustyclaw.adapters.storage.jsonfile import JsonFileStore
 from rustyclaw.adapters.storage.sqlite import SQLiteStore
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import StorageBackend
 
 
-async def fill(store: SessionStore, sessions: int, messages: int) -> None:
+async def fill(store: StorageBackend, sessions: int, messages: int) -> None:
     await store.start()
     try:
         for s in range(sessions):
@@ -30,7 +30,7 @@ async def fill(store: SessionStore, sessions: int, messages: int) -> None:
         await store.aclose()
 
 
-async def count(store: SessionStore) -> tuple[int, int]:
+async def count(store: StorageBackend) -> tuple[int, int]:
     await store.start()
     try:
         entries = await store.list_sessions()
@@ -60,7 +60,7 @@ def test_copy_from_sqlite_to_json_moves_everything_and_is_resumable(tmp_path: Pa
     assert again.returncode == 0 and "copied 0 messages" in again.stdout
 
 
-async def reset_one(store: SessionStore) -> None:
+async def reset_one(store: StorageBackend) -> None:
     """A /new on the first session: its 4 messages are archived, 1 new message follows."""
     await store.start()
     try:
@@ -70,7 +70,7 @@ async def reset_one(store: SessionStore) -> None:
         await store.aclose()
 
 
-async def archives(store: SessionStore) -> list[tuple[str, str, list[str]]]:
+async def archives(store: StorageBackend) -> list[tuple[str, str, list[str]]]:
     await store.start()
     try:
         return [

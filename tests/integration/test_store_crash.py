@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from rustyclaw.domain.messages import ChatMessage
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.storage import StorageBackend
 from tests.fixtures.postgres_schema import temporary_schema
 from tests.integration.store_writer import make_store
 
@@ -66,7 +66,7 @@ def run_writer_and_kill(backend: str, location: str, key: str = KEY, acks: int =
     return acked
 
 
-async def check_after_crash(store: SessionStore, acked: list[str], key: str = KEY) -> None:
+async def check_after_crash(store: StorageBackend, acked: list[str], key: str = KEY) -> None:
     await store.start()
     try:
         entry = await store.get_session(key)

@@ -13,7 +13,7 @@ import pytest
 from rustyclaw.adapters.storage.jsonfile import JsonFileStore
 from rustyclaw.domain.errors import CorruptDataError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
-from rustyclaw.ports.storage import ArchivedTranscript
+from rustyclaw.ports.archive import ArchivedTranscript
 
 pytestmark = pytest.mark.anyio
 

@@ -17,7 +17,8 @@ from rustyclaw.adapters.storage.transfer import copy_store, import_openclaw, run
 from rustyclaw.config.schema import StorageConfig
 from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry, ToolCall
-from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
+from rustyclaw.ports.archive import ArchivedTranscript
+from rustyclaw.ports.storage import StorageBackend
 from tests.fixtures.postgres_schema import temporary_schema
 from tests.integration.test_store_json_format import OPENCLAW_TRANSCRIPT, write_openclaw
 
@@ -30,8 +31,8 @@ def anyio_backend() -> str:
 
 
 @asynccontextmanager
-async def backend(kind: str, tmp_path: Path) -> AsyncIterator[SessionStore]:
-    store: SessionStore
+async def backend(kind: str, tmp_path: Path) -> AsyncIterator[StorageBackend]:
+    store: StorageBackend
     async with AsyncExitStack() as stack:
         if kind == "sqlite":
             store = SQLiteStore(tmp_path / f"{kind}.db")
@@ -72,7 +73,7 @@ def conversation(n: int) -> list[ChatMessage]:
     return out
 
 
-async def fill(store: SessionStore, sessions: int = 5, turns: int = 30) -> dict[str, list[ChatMessage]]:
+async def fill(store: StorageBackend, sessions: int = 5, turns: int = 30) -> dict[str, list[ChatMessage]]:
     written: dict[str, list[ChatMessage]] = {}
     for n in range(sessions):
         entry = session(n)
@@ -193,7 +194,7 @@ async def test_run_copy_builds_both_stores_from_the_config(tmp_path: Path) -> No
         await run_copy(storage, tmp_path, "json", "json")
 
 
-async def fill_with_resets(store: SessionStore) -> dict[str, list[ChatMessage]]:
+async def fill_with_resets(store: StorageBackend) -> dict[str, list[ChatMessage]]:
     """`fill`, then resets: session 0 once, session 1 twice (each with messages), session 2 once
     before anything new was said. Returns the stored messages of every archived session id."""
     written = await fill(store, sessions=4, turns=3)

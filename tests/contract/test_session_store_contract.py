@@ -1,8 +1,6 @@
-"""The SessionStore contract (ports/storage.py), run against every backend in backends.py."""
+"""The SessionStore contract (ports/session_store.py), run against every backend in backends.py."""
 
 from __future__ import annotations
-
-from typing import Any
 
 import anyio
 import msgspec
@@ -10,51 +8,12 @@ import pytest
 
 from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import UNKNOWN_TOKENS, ChatMessage, SessionEntry, ToolCall
-from rustyclaw.ports.storage import ArchivedTranscript, SessionStore
+from rustyclaw.ports.session_store import SessionStore
 
 from .backends import Opener
+from .samples import contents, entry, full_entry, user
 
 pytestmark = pytest.mark.anyio
-
-
-def entry(key: str = "agent:main:main", session_id: str = "s-1", **fields: Any) -> SessionEntry:
-    fields.setdefault("created_at", 1_700_000_000.0)
-    fields.setdefault("updated_at", 1_700_000_000.0)
-    return SessionEntry(key=key, session_id=session_id, **fields)
-
-
-def user(text: str, **fields: Any) -> ChatMessage:
-    return ChatMessage(role="user", content=text, **fields)
-
-
-def contents(messages: list[ChatMessage]) -> list[str]:
-    return [m.content for m in messages]
-
-
-def full_entry() -> SessionEntry:
-    """Every field set away from its default."""
-    return SessionEntry(
-        key="agent:ops:telegram:direct:42",
-        session_id="b6f1c0de-0000-4000-8000-000000000001",
-        agent_id="ops",
-        created_at=1_700_000_000.25,
-        updated_at=1_700_000_123.5,
-        chat_type="group",
-        channel="telegram",
-        last_channel="discord",
-        last_to="chat:42",
-        last_account_id="bot-2",
-        model="qwen2.5:7b",
-        model_provider="ollama",
-        input_tokens=1200,
-        output_tokens=340,
-        total_tokens=1540,
-        context_tokens=32768,
-        compaction_count=2,
-        elevated_level="on",
-        tts="always",
-        meta={"label": "Ops", "nested": {"list": [1, 2.5, "x", None, True]}, "ünïcode": "✓"},
-    )
 
 
 # -- index --------------------------------------------------------------------------------------
@@ -369,50 +328,6 @@ async def test_concurrent_duplicate_deliveries_are_kept_once(store: SessionStore
     assert contents(await store.load_messages(e)) == ["same event"]
 
 
-async def test_turn_lock_excludes_the_same_key_and_not_others(store: SessionStore) -> None:
-    log: list[str] = []
-    a_holding = anyio.Event()
-    release_a = anyio.Event()
-    b_done = anyio.Event()
-
-    async def turn_a() -> None:
-        async with store.turn_lock("agent:main:a"):
-            log.append("a1 in")
-            a_holding.set()
-            await release_a.wait()
-            log.append("a1 out")
-
-    async def second_turn_a() -> None:
-        async with store.turn_lock("agent:main:a"):
-            log.append("a2 in")
-
-    async def turn_b() -> None:
-        async with store.turn_lock("agent:main:b"):
-            log.append("b in")
-        b_done.set()
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(turn_a)
-        await a_holding.wait()
-        tg.start_soon(second_turn_a)
-        tg.start_soon(turn_b)
-        await b_done.wait()
-        await anyio.wait_all_tasks_blocked()
-        # b ran while a was held; the second turn of a is still waiting.
-        assert log == ["a1 in", "b in"]
-        release_a.set()
-    assert log == ["a1 in", "b in", "a1 out", "a2 in"]
-
-
-async def test_turn_lock_is_free_again_after_an_error(store: SessionStore) -> None:
-    with pytest.raises(RuntimeError):
-        async with store.turn_lock("agent:main:a"):
-            raise RuntimeError("turn failed")
-    with anyio.fail_after(5):
-        async with store.turn_lock("agent:main:a"):
-            pass
-
-
 # -- lifecycle ----------------------------------------------------------------------------------
 
 
@@ -462,171 +377,5 @@ async def test_a_reopened_store_sees_everything(opener: Opener) -> None:
         assert await second.append_messages(full, [user("q again", inbound_id="tg:1")]) == []
         await second.append_messages(full, [user("next")])
         assert contents(await second.load_messages(full)) == ["q", "next"]
-    finally:
-        await second.aclose()
-
-
-# -- archived transcripts -----------------------------------------------------------------------
-
-
-def archived_conversation(prefix: str) -> list[ChatMessage]:
-    """Messages with ids (what an import carries), one of every kind a transcript holds."""
-    return [
-        ChatMessage(role="system", content="Summary", id=f"{prefix}-0", meta={"compaction": {"tokensBefore": 90}}),
-        user(f"{prefix} question", id=f"{prefix}-1", inbound_id=f"tg:{prefix}", tokens=4, created_at=1_700_000_001.5),
-        ChatMessage(
-            role="assistant",
-            tool_calls=(ToolCall(id="c1", name="read", arguments='{"path": "x"}'),),
-            id=f"{prefix}-2",
-            tokens=9,
-        ),
-        ChatMessage(role="tool", content="text", tool_call_id="c1", name="read", id=f"{prefix}-3"),
-        ChatMessage(role="assistant", content=f"{prefix} answer", id=f"{prefix}-4", meta={"usage": {"x": 1}}),
-    ]
-
-
-async def test_a_reset_lists_the_old_transcript_as_archived(store: SessionStore) -> None:
-    old = full_entry()
-    await store.put_session(old)
-    stored = await store.append_messages(
-        old, [user("before", inbound_id="tg:1"), ChatMessage(role="assistant", content="r")]
-    )
-    fresh = await store.reset_session(old.key, "s-new", 1_800_000_000.5)
-    await store.append_messages(fresh, [user("after")])
-
-    archived = ArchivedTranscript(
-        session_key=old.key,
-        session_id=old.session_id,
-        agent_id=old.agent_id,
-        archived_at=1_800_000_000.5,
-        created_at=old.created_at,
-    )
-    assert await store.list_archived() == [archived]
-    assert await store.list_archived("ops") == [archived]
-    assert await store.list_archived("main") == []
-    assert await store.load_archived(archived) == stored
-    # The live transcript is not an archive; the archive is not a session.
-    assert [e.session_id for e in await store.list_sessions()] == ["s-new"]
-
-
-async def test_every_reset_archives_one_transcript_in_key_and_time_order(store: SessionStore) -> None:
-    b = entry("agent:main:b", "b-1")
-    a = entry("agent:main:a", "a-1")
-    for e in (b, a):
-        await store.put_session(e)
-        await store.append_messages(e, [user(f"{e.session_id} one"), user(f"{e.session_id} two")])
-    b2 = await store.reset_session(b.key, "b-2", 1_700_000_300.0)
-    await store.append_messages(b2, [user("b-2 one")])
-    await store.reset_session(b.key, "b-3", 1_700_000_400.0)
-    await store.reset_session(a.key, "a-2", 1_700_000_200.0)
-    # A transcript reset before it held anything leaves nothing to list.
-    await store.reset_session(a.key, "a-3", 1_700_000_500.0)
-
-    listed = await store.list_archived()
-    assert [(x.session_key, x.session_id, x.archived_at) for x in listed] == [
-        ("agent:main:a", "a-1", 1_700_000_200.0),
-        ("agent:main:b", "b-1", 1_700_000_300.0),
-        ("agent:main:b", "b-2", 1_700_000_400.0),
-    ]
-    assert [contents(await store.load_archived(x)) for x in listed] == [
-        ["a-1 one", "a-1 two"],
-        ["b-1 one", "b-1 two"],
-        ["b-2 one"],
-    ]
-
-
-async def test_moving_a_key_to_a_new_session_id_archives_the_old_transcript(store: SessionStore) -> None:
-    old = entry(created_at=1_700_000_000.25)
-    await store.put_session(old)
-    await store.append_messages(old, [user("kept")])
-    moved = entry(session_id="s-2", created_at=1_700_000_050.0, updated_at=1_700_000_060.0)
-    await store.put_session(moved)
-    assert await store.list_archived() == [
-        ArchivedTranscript(
-            session_key=old.key,
-            session_id="s-1",
-            agent_id="main",
-            archived_at=1_700_000_060.0,
-            created_at=old.created_at,
-        )
-    ]
-    assert await store.load_messages(moved) == []
-
-
-async def test_import_archived_round_trips_and_is_idempotent(store: SessionStore) -> None:
-    archived = ArchivedTranscript(
-        session_key="agent:ops:telegram:direct:9",
-        session_id="arch-1",
-        agent_id="ops",
-        archived_at=1_700_000_500.125,
-        created_at=1_700_000_000.25,
-    )
-    messages = archived_conversation("m")
-    # An interrupted import stored the first messages; the next run brings the rest once.
-    await store.import_archived(archived, messages[:2])
-    assert await store.load_archived(archived) == messages[:2]
-    await store.import_archived(archived, messages)
-    await store.import_archived(archived, messages)
-    assert await store.load_archived(archived) == messages
-    assert await store.list_archived() == [archived]
-    # The index is not touched: an archive is not a session.
-    assert await store.list_sessions() == []
-    assert await store.get_session(archived.session_key) is None
-
-
-async def test_import_archived_beside_live_sessions_of_the_same_key(store: SessionStore) -> None:
-    live = entry("agent:main:main", "live-1")
-    await store.put_session(live)
-    await store.append_messages(live, [user("live")])
-    older = ArchivedTranscript(session_key=live.key, session_id="old-1", archived_at=10.0, created_at=5.0)
-    await store.import_archived(older, [user("old", id="o1")])
-    assert await store.list_archived() == [older]
-    assert contents(await store.load_archived(older)) == ["old"]
-    assert contents(await store.load_messages(live)) == ["live"]
-    assert await store.get_session(live.key) == live
-
-
-async def test_import_archived_refuses_a_live_session_id(store: SessionStore) -> None:
-    live = entry()
-    await store.put_session(live)
-    await store.append_messages(live, [user("mine")])
-    clash = ArchivedTranscript(session_key="agent:main:other", session_id=live.session_id)
-    with pytest.raises(StorageError, match=live.session_id):
-        await store.import_archived(clash, [user("theirs", id="t1")])
-    assert contents(await store.load_messages(live)) == ["mine"]
-    assert await store.list_archived() == []
-
-
-async def test_import_archived_of_no_messages_stores_nothing(store: SessionStore) -> None:
-    await store.import_archived(ArchivedTranscript(session_key="agent:main:x", session_id="empty-1"), [])
-    assert await store.list_archived() == []
-
-
-async def test_archived_transcripts_survive_a_reopen(opener: Opener) -> None:
-    first = opener()
-    await first.start()
-    try:
-        old = entry("agent:main:main", "s-old")
-        await first.put_session(old)
-        stored = await first.append_messages(old, [user("before reset"), ChatMessage(role="assistant", content="ok")])
-        await first.reset_session(old.key, "s-fresh", 1_700_000_900.0)
-        imported = ArchivedTranscript(
-            session_key="agent:main:web:direct:u1", session_id="imp-1", archived_at=1_600_000_000.0, created_at=1.5
-        )
-        await first.import_archived(imported, archived_conversation("i"))
-        listed = await first.list_archived()
-    finally:
-        await first.aclose()
-
-    second = opener()
-    await second.start()
-    try:
-        assert await second.list_archived() == listed
-        assert [a.session_id for a in listed] == ["s-old", "imp-1"]
-        assert await second.load_archived(listed[0]) == stored
-        assert await second.load_archived(listed[1]) == archived_conversation("i")
-        # A resumed import after the reopen adds nothing.
-        await second.import_archived(imported, archived_conversation("i"))
-        assert await second.load_archived(imported) == archived_conversation("i")
     finally:
         await second.aclose()
