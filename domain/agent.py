@@ -10,7 +10,7 @@ import msgspec
 
 from rustyclaw.domain.context import ContextBuilder
 from rustyclaw.domain.events import ReplyDelta, ToolActivity
-from rustyclaw.domain.messages import ChatMessage, Usage
+from rustyclaw.domain.messages import ChatMessage, TurnOptions, Usage
 from rustyclaw.domain.tools import ToolRegistry
 from rustyclaw.ext import tokens
 from rustyclaw.ports.clock import Clock
@@ -78,14 +78,25 @@ class AgentRunner:
         emit: Emit | None = None,
         model: str | None = None,
         task: str = "default",
+        options: TurnOptions | None = None,
     ) -> TurnOutcome:
-        """`history` already ends with the user's message; it is extended as steps complete."""
+        """`history` already ends with the user's message; it is extended as steps complete.
+        `options` (a request's own max_tokens, sampling, stop, seed, extra system text) win over
+        the configured values for this turn."""
         send = emit or _noop
+        opts = options or TurnOptions()
+        if opts.system:
+            system_prompt = f"{system_prompt}\n\n{opts.system}" if system_prompt else opts.system
+        # A client's max_tokens is honoured but never allowed to leave no room for the prompt.
+        max_completion = self._max_completion
+        if opts.max_tokens is not None:
+            max_completion = max(1, min(opts.max_tokens, self._context_tokens // 2))
+        temperature = self._temperature if opts.temperature is None else opts.temperature
         system = ChatMessage(role="system", content=system_prompt)
         system.tokens = self._context.text_cost(system_prompt) - tokens.message_overhead(False)
         specs = self._tools.specs(tool_context)
         schema_tokens = sum(self._context.text_cost(_schema_text(spec)) for spec in specs)
-        budget = self._context_tokens - self._max_completion - schema_tokens
+        budget = self._context_tokens - max_completion - schema_tokens
         working = list(history)
         prompt_in = completion_out = 0
         result: LLMResult | None = None
@@ -98,8 +109,11 @@ class AgentRunner:
                 tools=specs,
                 task=task,
                 model=model,
-                max_tokens=self._max_completion,
-                temperature=self._temperature,
+                max_tokens=max_completion,
+                temperature=temperature,
+                top_p=opts.top_p,
+                stop=opts.stop,
+                seed=opts.seed,
             )
             result = None
             async for item in self._llm.stream(request):

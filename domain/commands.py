@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import msgspec
@@ -17,8 +18,11 @@ HELP_TEXT = """Commands:
 /elevated on|off: let this session run tools that need elevation (allowed senders only)
 /help: this list"""
 
-# Commands the gateway answers before taking the session's turn lock.
-UNLOCKED = frozenset({"stop", "help"})
+# Commands the gateway answers before taking the session's turn lock ("unknown": a /word that is
+# no command of ours nor of a plugin, answered with the list instead of being sent to the model).
+UNLOCKED = frozenset({"stop", "help", "unknown"})
+# What a command name looks like; "/etc/hosts?" or "/ 2" are text, not commands.
+_COMMAND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help", "elevated", "tts"})
 
 
@@ -28,8 +32,9 @@ class Command(msgspec.Struct, frozen=True):
 
 
 def parse_command(text: str, reset_triggers: tuple[str, ...] = ("/new", "/reset")) -> Command | None:
-    """`/name args`; `/name@botname` (Telegram groups) is the same command. Unknown names are
-    not commands: the text goes to the model as written."""
+    """`/name args`; `/name@botname` (Telegram groups) is the same command. A name shaped like a
+    command that is not one becomes `Command("unknown", name)`: the gateway answers it (plugins see
+    messages before this and answer their own commands); anything else goes to the model."""
     stripped = text.strip()
     if not stripped.startswith("/"):
         return None
@@ -38,8 +43,12 @@ def parse_command(text: str, reset_triggers: tuple[str, ...] = ("/new", "/reset"
     if f"/{name}" in reset_triggers:
         return Command("reset", args.strip())
     if name not in KNOWN:
-        return None
+        return Command("unknown", name) if _COMMAND_NAME.fullmatch(name) else None
     return Command(name, args.strip())
+
+
+def unknown_text(name: str) -> str:
+    return f"Unknown command /{name}. {HELP_TEXT}"
 
 
 def status_text(entry: SessionEntry, model: str, messages: int, context_tokens: int) -> str:

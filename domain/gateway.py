@@ -13,7 +13,7 @@ from rustyclaw.domain import commands
 from rustyclaw.domain import voice as voice_rules
 from rustyclaw.domain.agent import AgentRunner, TurnOutcome, new_message_id
 from rustyclaw.domain.elevation import ElevationGate, elevated_command
-from rustyclaw.domain.errors import AudioError, InvalidInputError, LLMError
+from rustyclaw.domain.errors import AudioError, InvalidInputError, LLMError, LLMUnavailableError
 from rustyclaw.domain.events import Reply, TurnStarted
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.prompt import PromptBuilder
@@ -48,6 +48,13 @@ class OpenAccess:
 
 
 def describe_llm_error(exc: LLMError) -> str:
+    if isinstance(exc, LLMUnavailableError):
+        # What to do first, the library's words last: a new user meets this before anything else.
+        return (
+            "The model could not answer: it is not reachable. Start your model server "
+            "(for example `ollama serve`) or point `llm.providers` in config.yaml at one that runs; "
+            f"`rustyclaw doctor` checks the setup and says what to fix. (Details: {exc})"
+        )
     return f"Sorry, the model could not answer: {exc}"
 
 
@@ -136,6 +143,9 @@ class Gateway:
             if outcome is not None:
                 message = outcome
 
+        if message.options is not None and message.options.history is not None:
+            return await self._stateless_turn(key, message, message.options.history, emit)
+
         command = commands.parse_command(message.text, self.sessions.settings.reset_triggers)
         if command is not None and command.name in commands.UNLOCKED:
             return self._unlocked_command(command, key)
@@ -153,9 +163,43 @@ class Gateway:
                 reply = await self._turn(entry, message, emit)
             return await voice_rules.speak_reply(self._voice, reply, entry.tts, heard)
 
+    async def _stateless_turn(
+        self, key: str, message: InboundMessage, history: Sequence[ChatMessage], emit: Emit | None
+    ) -> Reply:
+        """A turn over the client's own conversation (OpenAI clients that send it all each time):
+        the agent's prompt and tools apply, no session is opened and nothing is stored."""
+        agent_id = self.agent_for(message)
+        working = [self._agent.stamp(msgspec.structs.replace(m)) for m in history]
+
+        async def keep_nothing(step: Sequence[ChatMessage]) -> None:
+            return None
+
+        model = self._settings.agent_models.get(agent_id)
+        tool_context = ToolContext(
+            agent_id=agent_id, session_key=key, session_id="", channel=message.channel,
+            sender_id=message.sender_id, elevated=False, model=model or self._llm.model_for("default"),
+        )
+        if emit is not None:
+            await emit(TurnStarted(session_key=key))
+        try:
+            outcome = await self._agent.run(
+                self._prompts.build(agent_id), working, tool_context,
+                commit=keep_nothing, emit=emit, model=model, options=message.options,
+            )
+        except LLMError as exc:
+            log.warning("stateless turn failed: %s", exc, extra={"session": key})
+            text = describe_llm_error(exc)
+            return Reply(text=text, session_key=key, session_id="", finish_reason="error", error=text)
+        finally:
+            self.turns_total += 1
+        return Reply(text=outcome.text, session_key=key, session_id="", model=outcome.model,
+                     usage=outcome.usage, finish_reason=outcome.finish_reason)
+
     def _unlocked_command(self, command: commands.Command, key: str) -> Reply:
         if command.name == "stop":
             text = "Stopped." if self.sessions.stop(key) else "Nothing is running."
+        elif command.name == "unknown":
+            text = commands.unknown_text(command.args)
         else:
             text = commands.HELP_TEXT
         return Reply(text=text, session_key=key, session_id="", command=command.name)
@@ -229,7 +273,7 @@ class Gateway:
                 outcome = await self._agent.run(
                     self._prompts.build(entry.agent_id), history, tool_context,
                     commit=commit, emit=emit, model=entry.model or self._settings.agent_models.get(
-                        entry.agent_id),
+                        entry.agent_id), options=message.options,
                 )
             except LLMError as exc:
                 log.warning("turn failed: %s", exc, extra={"session": entry.key})

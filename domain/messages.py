@@ -42,6 +42,8 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     # Set by driving adapters that pick a session themselves (the OpenAI endpoint's `user` field).
     session_hint: str | None = None
     agent_hint: str | None = None
+    # Per-request sampling and prompt additions from a driving adapter (the OpenAI endpoint).
+    options: TurnOptions | None = None
 
 
 class OutboundMessage(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,3 +118,20 @@ class SessionEntry(msgspec.Struct, kw_only=True):
     elevated_level: str = "off"
     tts: str = "off"
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class TurnOptions(msgspec.Struct, frozen=True, kw_only=True):
+    """What one request asks of its turn beyond the configuration (OpenAI `max_tokens`, `stop`, ...).
+
+    Unset fields keep the agent's configured value. `system` is appended to the agent's own
+    system prompt for this turn only. `history` set means a stateless turn: the client's whole
+    conversation (ending with the new user message) is the model's context and nothing is stored.
+    """
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    system: str = ""
+    history: tuple[ChatMessage, ...] | None = None

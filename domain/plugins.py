@@ -361,8 +361,9 @@ class PluginDispatcher:
     async def before_turn(self, message: InboundMessage, session_key: str) -> InboundMessage | Reply | None:
         if not self._on_message and not self._commands:
             return None
-        if commands.parse_command(message.text, self._reset_triggers) is not None:
-            return None  # built-in commands are the gateway's own
+        builtin = commands.parse_command(message.text, self._reset_triggers)
+        if builtin is not None and builtin.name != "unknown":
+            return None  # built-in commands are the gateway's own; unknown ones may be a plugin's
         parsed = parse_plugin_command(message.text) if self._commands else None
         if parsed is not None and parsed[0] in self._commands:
             return await self._command(self._commands[parsed[0]], parsed[0], parsed[1], message, session_key)

@@ -27,6 +27,9 @@ class LLMRequest(msgspec.Struct, frozen=True, kw_only=True):
     model: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
     tool_choice: str | dict[str, Any] | None = None
 
 

@@ -58,6 +58,8 @@ class HttpApp:
         self._settings = settings
         chat = ChatApi(gateway, settings)
         page = ChatPage()
+        # Routes with a path parameter: (prefix, methods), tried in order after the exact routes.
+        self._prefixes: list[tuple[str, dict[str, Handler]]] = []
         self._routes: dict[str, dict[str, Handler]] = {
             "/": {"GET": page.index},
             "/healthz": {"GET": self._healthz},
@@ -68,6 +70,7 @@ class HttpApp:
             openai = OpenAIApi(gateway, settings)
             self._routes["/v1/chat/completions"] = {"POST": openai.chat_completions}
             self._routes["/v1/models"] = {"GET": openai.models}
+            self._prefixes.append(("/v1/models/", {"GET": openai.model}))
         self._websockets: dict[str, Handler] = {"/api/ws": WebSocketChat(gateway, settings)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -104,6 +107,9 @@ class HttpApp:
 
     def _route(self, scope: Scope) -> Handler:
         methods = self._routes.get(scope["path"])
+        if methods is None:
+            path = scope["path"]
+            methods = next((m for prefix, m in self._prefixes if path.startswith(prefix) and path != prefix), None)
         if methods is None:
             raise HttpError(404, f"no route for {scope['path']}", code="not_found")
         handler = methods.get(scope["method"])

@@ -1,11 +1,20 @@
-"""The OpenAI-compatible endpoint: `POST /v1/chat/completions` and `GET /v1/models`.
+"""The OpenAI-compatible endpoint: `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{id}`.
 
-The gateway keeps the conversation, so only the LAST user message of `messages` is new input; the
-rest of the client's history is ignored. `model` names an agent (`rustyclaw/<agentId>` or
-`<agentId>`; any other name goes to the default agent; `rustyclaw/<unknown>` is a 404) and `user`
-picks the session (it becomes the peer and the session hint; without it every caller shares the
-peer `anonymous`). Client-side `tools` and sampling options are accepted and ignored: the gateway's
-own agent decides.
+Two modes, picked per request (README "OpenAI-compatible endpoint"):
+- Session mode: `user`, or the header `x-rustyclaw-session-key` (OpenClaw's `x-openclaw-session-key`
+  is read too), names a session the gateway keeps. Only the newest user message is new input; the
+  gateway's stored history is the context.
+- Stateless mode (neither given): the client's whole `messages` list is the conversation (what Open
+  WebUI and most clients send each time); nothing is stored.
+Either way the agent's own system prompt and tools apply, and the request's `max_tokens` /
+`max_completion_tokens`, `temperature`, `top_p`, `stop`, `seed` and `system` (or `developer`)
+messages (appended to the agent's prompt for this turn) reach the model; `stream_options.include_usage`
+adds the usage chunk. Client-side `tools` are refused with a 400 (the agent runs its own tools; it
+cannot hand calls back to the client), as is `n` > 1. Other OpenAI fields are accepted and ignored.
+
+`model` names an agent (`rustyclaw/<agentId>`, OpenClaw's `openclaw:<agentId>` / `agent:<agentId>`,
+or a bare `<agentId>`; any other name goes to the default agent; a prefixed unknown agent is a 404);
+the header `x-rustyclaw-agent-id` (or `x-openclaw-agent-id`) picks one too.
 
 Failures: before any output, an OpenAI-shaped error with a status (a Reply whose `error` is set is a
 502 carrying that text). Once a stream has started, the failure is sent the way OpenAI itself does
@@ -30,6 +39,7 @@ from rustyclaw.adapters.http.asgi import (
     Scope,
     Send,
     encode_json,
+    header,
     internal_error,
     read_body,
     send_json,
@@ -39,12 +49,17 @@ from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.http.turns import HttpTurn, dropped
 from rustyclaw.adapters.http.validation import checked_session_id, checked_text, decode_json
 from rustyclaw.domain.events import Reply, ReplyDelta, ToolActivity, TurnEvent
-from rustyclaw.domain.messages import Attachment, InboundMessage
+from rustyclaw.domain.messages import Attachment, ChatMessage, InboundMessage, Role, ToolCall, TurnOptions
 from rustyclaw.ports.gateway import GatewayService
 
 log = logging.getLogger(__name__)
 
 MODEL_PREFIX = "rustyclaw/"
+# OpenClaw's model-name forms for an agent, accepted so that its clients' settings carry over.
+_AGENT_PREFIXES = (MODEL_PREFIX, "openclaw:", "agent:")
+SESSION_HEADERS = (b"x-rustyclaw-session-key", b"x-openclaw-session-key")
+AGENT_HEADERS = (b"x-rustyclaw-agent-id", b"x-openclaw-agent-id")
+MAX_STOP_SEQUENCES = 4  # OpenAI's own limit
 
 
 class ImageUrl(msgspec.Struct):
@@ -57,9 +72,23 @@ class ContentPart(msgspec.Struct):
     image_url: ImageUrl | None = None
 
 
+class RequestFunction(msgspec.Struct):
+    name: str
+    arguments: str = "{}"
+
+
+class RequestToolCall(msgspec.Struct):
+    id: str
+    function: RequestFunction
+    type: str = "function"
+
+
 class RequestMessage(msgspec.Struct):
     role: str
     content: str | list[ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[RequestToolCall] | None = None
+    tool_call_id: str | None = None
 
 
 class StreamOptions(msgspec.Struct):
@@ -72,14 +101,33 @@ class ChatCompletionRequest(msgspec.Struct):
     stream: bool = False
     user: str | None = None
     stream_options: StreamOptions | None = None
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = None
+    tools: list[msgspec.Raw] | None = None
+    functions: list[msgspec.Raw] | None = None
 
 
-def agent_for_model(model: str, settings: HttpSettings) -> str:
-    if model.startswith(MODEL_PREFIX):
-        agent = model[len(MODEL_PREFIX) :]
-        if agent not in settings.agent_ids:
-            raise HttpError(404, f"the model '{model}' does not exist", code="model_not_found", param="model")
-        return agent
+_ROLES = ("system", "developer", "user", "assistant", "tool")
+
+
+def agent_for_model(model: str, settings: HttpSettings, header_agent: str | None = None) -> str:
+    if header_agent:
+        if header_agent not in settings.agent_ids:
+            raise HttpError(404, f"unknown agent '{header_agent}'", code="agent_not_found",
+                            param="x-rustyclaw-agent-id")
+        return header_agent
+    for prefix in _AGENT_PREFIXES:
+        if model.startswith(prefix):
+            agent = model[len(prefix) :]
+            if agent not in settings.agent_ids:
+                raise HttpError(404, f"the model '{model}' does not exist", code="model_not_found",
+                                param="model")
+            return agent
     return model if model in settings.agent_ids else settings.default_agent
 
 
@@ -118,6 +166,69 @@ def _content_of(
     return checked_text(text, max_chars, field), tuple(images)
 
 
+def _plain_text(content: str | list[ContentPart] | None) -> str:
+    """Text of a history message; image parts of earlier messages are not resent to the model."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(part.text for part in content if part.type == "text" and part.text is not None)
+
+
+def turn_options(request: ChatCompletionRequest, stateless: bool, max_chars: int) -> TurnOptions:
+    """The request's own settings for the turn; refuses what the gateway cannot honour (400)."""
+    if request.tools or request.functions:
+        raise HttpError(
+            400,
+            "client-side tools are not supported: the agent runs its own tools (configure them under "
+            "tools: in config.yaml); remove 'tools' from the request",
+            code="tools_not_supported", param="tools",
+        )
+    if request.n is not None and request.n != 1:
+        raise HttpError(400, "only n=1 is supported", code="unsupported_value", param="n")
+    max_tokens = request.max_completion_tokens if request.max_completion_tokens is not None else request.max_tokens
+    field = "max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens"
+    if max_tokens is not None and max_tokens < 1:
+        raise HttpError(400, f"{field} must be at least 1", code="invalid_value", param=field)
+    if request.temperature is not None and not 0 <= request.temperature <= 2:
+        raise HttpError(400, "temperature must be between 0 and 2", code="invalid_value", param="temperature")
+    if request.top_p is not None and not 0 <= request.top_p <= 1:
+        raise HttpError(400, "top_p must be between 0 and 1", code="invalid_value", param="top_p")
+    stop = (request.stop,) if isinstance(request.stop, str) else tuple(request.stop or ())
+    if len(stop) > MAX_STOP_SEQUENCES:
+        raise HttpError(400, f"stop takes at most {MAX_STOP_SEQUENCES} sequences", code="invalid_value",
+                        param="stop")
+    system: list[str] = []
+    history: list[ChatMessage] = []
+    for index, message in enumerate(request.messages):
+        if message.role not in _ROLES:
+            raise HttpError(400, f"messages[{index}].role '{message.role}' is not one of {', '.join(_ROLES)}",
+                            code="invalid_value", param=f"messages[{index}].role")
+        if message.role in ("system", "developer"):
+            text = _plain_text(message.content)
+            if len(text) > max_chars:
+                raise HttpError(413, f"messages[{index}].content is longer than {max_chars} characters",
+                                code="message_too_long", param=f"messages[{index}].content")
+            if text.strip():
+                system.append(text)
+        elif stateless:
+            history.append(_history_message(message))
+    return TurnOptions(
+        max_tokens=max_tokens, temperature=request.temperature, top_p=request.top_p, stop=stop,
+        seed=request.seed, system="\n\n".join(system), history=tuple(history) if stateless else None,
+    )
+
+
+def _history_message(message: RequestMessage) -> ChatMessage:
+    calls = tuple(
+        ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)
+        for call in message.tool_calls or ()
+    )
+    role: Role = "user" if message.role == "user" else "assistant" if message.role == "assistant" else "tool"
+    return ChatMessage(role=role, content=_plain_text(message.content), tool_calls=calls,
+                       tool_call_id=message.tool_call_id, name=message.name)
+
+
 def _usage(reply: Reply) -> dict[str, int]:
     usage = reply.usage
     return {
@@ -125,6 +236,18 @@ def _usage(reply: Reply) -> dict[str, int]:
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.total_tokens,
     }
+
+
+def _header_text(scope: Scope, names: tuple[bytes, ...]) -> str | None:
+    for name in names:
+        value = header(scope, name)
+        if value is not None and value.strip():
+            return value.decode("latin-1").strip()
+    return None
+
+
+def _model_object(agent: str) -> dict[str, Any]:
+    return {"id": MODEL_PREFIX + agent, "object": "model", "created": 0, "owned_by": "rustyclaw"}
 
 
 class OpenAIApi:
@@ -136,19 +259,27 @@ class OpenAIApi:
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         check_bearer(scope, self._settings.auth_token)
-        models = [
-            {"id": MODEL_PREFIX + agent, "object": "model", "created": 0, "owned_by": "rustyclaw"}
-            for agent in self._settings.agent_ids
-        ]
+        models = [_model_object(agent) for agent in self._settings.agent_ids]
         await send_json(send, 200, {"object": "list", "data": models})
+
+    async def model(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """`GET /v1/models/{id}` (the SDK's `models.retrieve`); the id may contain a slash."""
+        check_bearer(scope, self._settings.auth_token)
+        wanted = scope["path"][len("/v1/models/") :]
+        for agent in self._settings.agent_ids:
+            if wanted in (MODEL_PREFIX + agent, agent):
+                await send_json(send, 200, _model_object(agent))
+                return
+        raise HttpError(404, f"the model '{wanted}' does not exist", code="model_not_found", param="model")
 
     async def chat_completions(self, scope: Scope, receive: Receive, send: Send) -> None:
         settings = self._settings
         check_bearer(scope, settings.auth_token)
         request = decode_json(await read_body(scope, receive, settings.max_body_bytes), ChatCompletionRequest)
         text, attachments = new_input(request, settings.max_message_chars)
-        agent = agent_for_model(request.model, settings)
-        user = checked_session_id(request.user, "user")
+        agent = agent_for_model(request.model, settings, _header_text(scope, AGENT_HEADERS))
+        user = checked_session_id(request.user or _header_text(scope, SESSION_HEADERS), "user")
+        options = turn_options(request, user is None, settings.max_message_chars)
         peer = user or "anonymous"
         message = InboundMessage(
             channel=settings.channel,
@@ -160,6 +291,7 @@ class OpenAIApi:
             session_hint=user,
             agent_hint=agent,
             received_at=time.time(),
+            options=options,
         )
         completion = _Completion(MODEL_PREFIX + agent)
         if request.stream:

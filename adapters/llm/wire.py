@@ -58,6 +58,12 @@ def request_body(model: str, request: LLMRequest, *, stream: bool = True) -> dic
         body["temperature"] = request.temperature
     if request.max_tokens is not None:
         body["max_tokens"] = request.max_tokens
+    if request.top_p is not None:
+        body["top_p"] = request.top_p
+    if request.stop:
+        body["stop"] = list(request.stop)
+    if request.seed is not None:
+        body["seed"] = request.seed
     return body
 
 

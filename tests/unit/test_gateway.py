@@ -150,10 +150,18 @@ async def test_status_help_and_model_commands() -> None:
     assert kit.llm.requests == kit.llm.requests[-1:]  # commands never reach the model
 
 
-async def test_unknown_slash_words_go_to_the_model() -> None:
+async def test_unknown_slash_commands_are_answered_by_the_gateway() -> None:
     kit = await make_gateway([Step(text="a")])
-    await kit.gateway.handle(inbound("/shrug that"))
-    assert kit.llm.requests[0].messages[-1].content == "/shrug that"
+    reply = await kit.gateway.handle(inbound("/shrug that"))
+    assert reply is not None and reply.command == "unknown"
+    assert reply.text.startswith("Unknown command /shrug.") and "/new" in reply.text
+    assert kit.llm.requests == []
+
+
+async def test_slash_text_that_is_no_command_goes_to_the_model() -> None:
+    kit = await make_gateway([Step(text="a")])
+    await kit.gateway.handle(inbound("/etc/hosts: what is it?"))
+    assert kit.llm.requests[0].messages[-1].content == "/etc/hosts: what is it?"
 
 
 async def test_a_duplicate_platform_message_is_answered_once() -> None:
