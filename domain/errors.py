@@ -62,6 +62,19 @@ class LLMRequestError(LLMError):
     """The server refused the request (4xx other than 429); not retryable."""
 
 
+class ContextOverflowError(LLMRequestError):
+    """The prompt did not fit the model's context window (`reported` tokens when the server said)."""
+
+    def __init__(self, message: str, reported: int | None = None, window: int | None = None) -> None:
+        super().__init__(message)
+        self.reported = reported
+        self.window = window
+
+
+class MemoryIndexError(RustyClawError):
+    """The memory search index cannot be read or updated."""
+
+
 class ChannelError(RustyClawError):
     """A chat platform failed to deliver or receive."""
 

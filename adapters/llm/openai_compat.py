@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING, Any, Self
 import anyio
 import msgspec
 
+from rustyclaw.adapters.llm.overflow import overflow_error
 from rustyclaw.adapters.llm.sse import SSEDecoder, SSEEvent
 from rustyclaw.adapters.llm.wire import ChunkError, StreamAssembler, error_message, request_body
 from rustyclaw.domain.errors import (
+    ContextOverflowError,
     LLMError,
     LLMRateLimitedError,
     LLMRequestError,
@@ -224,6 +226,9 @@ class OpenAICompatProvider:
         return LLMRequestError(f"{where}: {detail}")
 
 
+        overflow = overflow_error(status, detail)
+        if overflow is not None:  # not retryable: the same prompt would overflow again
+            return ContextOverflowError(f"{where}: {detail}", overflow.reported, overflow.window)
 def _retry_after(headers: httpx.Headers) -> float | None:
     """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date)."""
     millis = headers.get("retry-after-ms")
