@@ -217,6 +217,9 @@ class OpenAICompatProvider:
         where = f"{self.name}: {model} answered HTTP {status}"
         log.warning("llm http error provider=%s model=%s status=%d request_id=%s",
                     self.name, model, status, response.headers.get("x-request-id", ""))
+        overflow = overflow_error(status, detail)
+        if overflow is not None:  # not retryable: the same prompt would overflow again
+            return ContextOverflowError(f"{where}: {detail}", overflow.reported, overflow.window)
         if status == 429:
             return rate_limited(f"{where}: {detail}", _retry_after(response.headers))
         if status >= 500:
@@ -226,9 +229,6 @@ class OpenAICompatProvider:
         return LLMRequestError(f"{where}: {detail}")
 
 
-        overflow = overflow_error(status, detail)
-        if overflow is not None:  # not retryable: the same prompt would overflow again
-            return ContextOverflowError(f"{where}: {detail}", overflow.reported, overflow.window)
 def _retry_after(headers: httpx.Headers) -> float | None:
     """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date)."""
     millis = headers.get("retry-after-ms")
