@@ -5,7 +5,7 @@ each row tagged with its agent, so one agent never finds another's notes. Before
 index catches up incrementally: memory files whose size or modification time changed are chunked
 again, deleted ones dropped; transcripts add only the messages stored since the last catch-up
 (live sessions whose `updatedAt` moved, archived transcripts once). Ranking is FTS5's BM25, mapped
-to a 0..1 score (`-rank / (1 - rank)`); snippets come from FTS5's `snippet()`.
+to a 0..1 score relative to the query's best hit; snippets come from FTS5's `snippet()`.
 
 Chunks follow the files' Markdown: a heading starts a new chunk, and a chunk ends after
 `_CHUNK_LINES` lines or `_CHUNK_CHARS` characters, so a hit points at a few lines that `memory_get`
@@ -101,10 +101,12 @@ def match_expression(text: str) -> str | None:
     return " OR ".join(f'"{w}"' for w in words)
 
 
-def bm25_score(rank: float) -> float:
-    """FTS5's bm25() is negative, lower is better; 0..1, higher is better."""
-    relevance = max(0.0, -rank)
-    return relevance / (1.0 + relevance)
+def relative_score(rank: float, best: float) -> float:
+    """FTS5's bm25() is negative, lower is better, and its scale depends on the corpus (a tiny one
+    gives values near zero); 0..1 relative to the query's best hit keeps `minScore` meaningful."""
+    if best >= 0.0:
+        return 1.0
+    return max(0.0, min(1.0, rank / best))
 
 
 class FtsMemoryIndex:
@@ -179,8 +181,10 @@ class FtsMemoryIndex:
         sql.append(" ORDER BY rank LIMIT ?")
         params.append(max(1, query.max_results) * 3)
         hits: list[MemoryHit] = []
-        for path, source, start, end, rank, snippet in db.execute("".join(sql), params):
-            score = bm25_score(rank)
+        rows = db.execute("".join(sql), params).fetchall()
+        best = rows[0][4] if rows else 0.0
+        for path, source, start, end, rank, snippet in rows:
+            score = relative_score(rank, best)
             if score < query.min_score:
                 continue
             hits.append(MemoryHit(path=path, start_line=start, end_line=end, score=round(score, 4),

@@ -30,12 +30,20 @@ _SESSIONS = "sessions/"
 
 
 class _SearchResult(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """`disabled`/`error` appear only when the index cannot be used."""
+
     results: list[MemoryHit]
-    backend: str = "builtin"
-    provider: str = "fts5"
-    mode: str = "keyword"
+    backend: str
+    provider: str
+    mode: str
     disabled: bool = False
     error: str | None = None
+
+
+def _result(hits: list[MemoryHit], error: str | None = None) -> str:
+    return _encoder.encode(_SearchResult(
+        results=hits, backend="builtin", provider="fts5", mode="keyword", disabled=error is not None, error=error,
+    )).decode()
 
 
 class _GetResult(msgspec.Struct, kw_only=True):
@@ -101,8 +109,8 @@ class MemorySearchTool:
         try:
             hits = await self._index.search(request)
         except MemoryIndexError as exc:
-            return _encoder.encode(_SearchResult(results=[], disabled=True, error=str(exc))).decode()
-        return _encoder.encode(_SearchResult(results=hits)).decode()
+            return _result([], str(exc))
+        return _result(hits)
 
 
 class MemoryGetTool:
