@@ -1,10 +1,25 @@
-"""A turn against the real llama.cpp server where the model's `exec` call runs in a real podman
-container, and one where the policy denies it and nothing runs.
+"""A turn where the model's `exec` call runs in a real podman container, and one against the real
+llama.cpp server where the policy denies it and nothing runs.
 
-The gateway is assembled in-process from the domain pieces and `build_tools` (the composition root
-does not register these tools yet). The tool-forcing proxy makes the tiny model call `exec`; for
-the denied case the proxy also offers `exec` to the model (the registry does not, since the policy
-denies it), as a model that calls a tool it was never offered would.
+The gateway is assembled in-process from the domain pieces and `build_tools`.
+
+The allowed case is driven by llmock, scripted to call `exec` with a known command: what it tests
+is the gateway's path from a call to a container and back, and a real model's arguments are not
+deterministic (below). The denied case keeps the real server: the tool-forcing proxy makes the
+tiny model call `exec` and also offers `exec` to it (the registry does not, since the policy denies
+it), as a model that calls a tool it was never offered would; the policy refuses the call by its
+name before the arguments are read, so what the model writes inside them cannot change the outcome.
+
+Why a forced call's arguments from SmolLM2 were not JSON on a fresh CI machine (issue #18),
+reproduced against llama-cpp-python 0.3.36's server as tests/fixtures/llm_servers.py starts it: the
+grammar did hold, but the grammar llama-cpp-python builds from a tool's JSON schema lets a string
+hold raw control characters and run on without end (``char ::= [^"\\] | ...``). The model began
+``{ "command" : "exec -o stdout:stdout.usermode=0`` and then either closed the string (this
+machine's build, greedy) or wrote newlines and prose into it until `max_tokens` (the failing run's
+build, greedy; here 1 call in 6 at temperature 0.8). An earlier request (KV-cache prefix reuse) did not change the
+greedy output here, and the proxy's `tool_choice` rewrite was applied each time. The fix is ours, in
+tests/e2e/tool_forcing_proxy.py: a forced call's string arguments are limited to a bounded class of
+printable characters, so its arguments are JSON whatever the model writes in them.
 """
 
 from __future__ import annotations
@@ -39,11 +54,12 @@ from rustyclaw.model_setup import ModelSetup
 from rustyclaw.ports.sandbox import ExecResult, SandboxSpec
 from rustyclaw.settings_map import agent_settings, session_settings
 from rustyclaw.tools_setup import build_tools
+from tests.fixtures.llm_servers import LLMockServer
 from tests.fixtures.sandbox import BUSYBOX_IMAGE
 
 from .tool_forcing_proxy import ToolForcingProxy
 
-pytestmark = [pytest.mark.llama, pytest.mark.slow, pytest.mark.anyio]
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 EXEC_SPEC = {"type": "function", "function": {
     "name": "exec", "description": "Run a shell command.",
     "parameters": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}}}
@@ -184,31 +200,31 @@ async def run_turn(tmp_path: Path, base_url: str, model: str, sandbox: Recording
 
 
 async def test_an_allowed_exec_call_runs_in_a_container(
-    tmp_path: Path, proxy: tuple[ExposingProxy, str], llama_model: str, docker_sandbox: DockerSandbox,
-    sandbox_engine_url: str,
+    tmp_path: Path, mock_llm: LLMockServer, docker_sandbox: DockerSandbox, sandbox_engine_url: str,
 ) -> None:
-    outer, base_url = proxy
-    outer.expose = False
-    outer.inner.force_next = "exec"
+    mock_llm.call_tool("exec", {"command": "echo hello-from-the-box"}).reply("Done.")
     sandbox = RecordingSandbox(docker_sandbox)
-    stored, audit = await run_turn(tmp_path, base_url, llama_model, sandbox, {"profile": "coding"})
+    stored, audit = await run_turn(tmp_path, mock_llm.base_url, "scripted", sandbox, {"profile": "coding"})
     call = next(m for m in stored if m.role == "assistant" and m.tool_calls).tool_calls[0]
-    assert call.name == "exec"
-    command = json.loads(call.arguments)["command"]
+    assert call.name == "exec" and json.loads(call.arguments) == {"command": "echo hello-from-the-box"}
     [(scope_key, ran, result)] = sandbox.runs
-    assert scope_key == "agent:main:main" and ran == command
+    assert scope_key == "agent:main:main" and ran == "echo hello-from-the-box"
+    assert (result.exit_code, result.stdout, result.timed_out) == (0, "hello-from-the-box\n", False)
     tool_message = next(m for m in stored if m.role == "tool")
     assert tool_message.tool_call_id == call.id
-    assert tool_message.content.startswith(("exit ", "timed out"))
-    assert result.stdout.rstrip("\n") in tool_message.content
-    # the model got the container's output back as the tool result
-    sent = outer.inner.requests[-1]["messages"]
-    assert sent[-1]["role"] == "tool" and sent[-1]["content"] == tool_message.content
+    assert tool_message.content == "exit 0\nhello-from-the-box"
+    # the model got the container's output back as the tool result, then answered
+    first, second = [record["body"] for record in mock_llm.requests()]
+    assert "exec" in [t["function"]["name"] for t in first["tools"]]
+    sent = second["messages"][-1]
+    assert (sent["role"], sent["tool_call_id"], sent["content"]) == ("tool", call.id, tool_message.content)
+    assert stored[-1].role == "assistant" and stored[-1].content == "Done."
     assert len(await containers(sandbox_engine_url, docker_sandbox.name_prefix)) == 1
     [record] = read_audit(audit)
     assert (record.tool, record.verdict, record.status, record.rule) == ("exec", "allow", "done", "profile coding")
 
 
+@pytest.mark.llama
 async def test_a_denied_exec_call_never_runs(
     tmp_path: Path, proxy: tuple[ExposingProxy, str], llama_model: str, docker_sandbox: DockerSandbox,
     sandbox_engine_url: str,

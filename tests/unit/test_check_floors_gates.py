@@ -37,7 +37,9 @@ def _results(tmp_path: Path, *, gateway_ms: float, figures: dict[str, dict[str, 
     return path
 
 
-def _run(tmp_path: Path, results: Path, floors: dict[str, object], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def _run(
+    tmp_path: Path, results: Path, floors: dict[str, object], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
     floors_path = tmp_path / "floors.json"
     floors_path.write_text(json.dumps(floors))
     status = check_floors.main([str(results), "--floors", str(floors_path)])
