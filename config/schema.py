@@ -37,7 +37,9 @@ from rustyclaw.config.channels import (
     WhatsAppConfig,
 )
 from rustyclaw.config.llm import EmbeddedModelConfig, LLMConfig, ProviderConfig, RetryConfig, RouteConfig
+from rustyclaw.config.mcp import McpConfig, McpServerConfig
 from rustyclaw.config.sandbox import DockerConfig, SandboxConfig
+from rustyclaw.config.skills import SkillsConfig
 from rustyclaw.config.tools import (
     ElevatedConfig,
     ExecConfig,
@@ -68,6 +70,8 @@ __all__ = [
     "GroupConfig",
     "JsonStorageConfig",
     "LLMConfig",
+    "McpConfig",
+    "McpServerConfig",
     "OpenAIEndpointConfig",
     "PluginsConfig",
     "PostgresStorageConfig",
@@ -80,6 +84,7 @@ __all__ = [
     "RustyClawConfig",
     "SandboxConfig",
     "SessionsConfig",
+    "SkillsConfig",
     "SpeechToTextConfig",
     "SqliteStorageConfig",
     "StorageConfig",
@@ -151,6 +156,9 @@ class AgentConfig(Section):
     workspace: PathValue | None = None
     model: str | None = None
     tools: ToolPolicyConfig | None = None
+    # MCP servers (names in mcp.servers) and skills this agent gets; None: all of them.
+    mcp: builtins.list[str] | None = None
+    skills: builtins.list[str] | None = None
 
 
 class AgentsConfig(Section):
@@ -324,6 +332,8 @@ class RustyClawConfig(Section):
     plugins: PluginsConfig = section()
     storage: StorageConfig = section()
     cron: CronConfig = section()
+    mcp: McpConfig = section()
+    skills: SkillsConfig = section()
 
     @model_validator(mode="after")
     def _fill_state_paths(self) -> RustyClawConfig:

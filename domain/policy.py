@@ -12,11 +12,13 @@ Order of evaluation for one tool name in one context:
    session elevated by its owner does not lend that power to the other members.
 
 Patterns: a tool name, `group:<name>`, an alias (`bash` is `exec`), or a `*`/`?` wildcard.
+Groups of tools known only at run time (MCP servers' `group:mcp`, `group:mcp:<server>`, OpenClaw's
+`bundle-mcp`) come from the live `groups` mapping the policy is given.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
@@ -35,15 +37,20 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "group:automation": ("cron", "gateway"),
 }
 ALIASES: dict[str, str] = {"bash": "exec", "apply-patch": "apply_patch"}
+# OpenClaw: `coding` and `messaging` also allow configured MCP servers' tools; `minimal` hides them.
 PROFILES: dict[str, tuple[str, ...]] = {
     "minimal": ("session_status",),
-    "coding": ("group:fs", "group:runtime", "group:sessions", "group:memory"),
-    "messaging": ("group:messaging", "sessions_list", "sessions_history", "sessions_send", "session_status"),
+    "coding": ("group:fs", "group:runtime", "group:sessions", "group:memory", "group:mcp"),
+    "messaging": ("group:messaging", "sessions_list", "sessions_history", "sessions_send", "session_status",
+                  "group:mcp"),
     "full": ("*",),
 }
 
 # Decides where a tool would run for this context; None means "no objection".
 Gate = Callable[[str, ToolContext], PolicyDecision | None]
+# Groups whose members are known at run time (name -> tool names), consulted after GROUPS.
+DynamicGroups = Mapping[str, Collection[str]]
+_NO_GROUPS: DynamicGroups = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,52 +78,71 @@ def canonical(name: str) -> str:
     return ALIASES.get(lowered, lowered)
 
 
-def matches(pattern: str, tool: str) -> bool:
+def matches(pattern: str, tool: str, groups: DynamicGroups = _NO_GROUPS) -> bool:
     """Whether one policy entry names the (canonical) tool."""
     entry = canonical(pattern)
+    if entry in GROUPS:
+        return tool in GROUPS[entry]
+    if entry in groups:
+        return tool in groups[entry]
     if entry.startswith("group:"):
-        return tool in GROUPS.get(entry, ())
+        return False
     if "*" in entry or "?" in entry:
         return fnmatchcase(tool, entry)
     return entry == tool
 
 
-def first_match(patterns: Iterable[str], tool: str) -> str | None:
-    return next((p for p in patterns if matches(p, tool)), None)
+def first_match(patterns: Iterable[str], tool: str, groups: DynamicGroups = _NO_GROUPS) -> str | None:
+    return next((p for p in patterns if matches(p, tool, groups)), None)
 
 
-def expand(patterns: Iterable[str], known: Iterable[str]) -> list[str]:
+def expand(patterns: Iterable[str], known: Iterable[str], groups: DynamicGroups = _NO_GROUPS) -> list[str]:
     """The known tool names a list of patterns admits (for `tools list`-style displays)."""
     pats = list(patterns)
-    return [name for name in known if first_match(pats, canonical(name)) is not None]
+    return [name for name in known if first_match(pats, canonical(name), groups) is not None]
+
+
+def chain_gates(*gates: Gate | None) -> Gate:
+    """One gate from several: the first that objects decides."""
+    present = [g for g in gates if g is not None]
+
+    def gate(tool: str, context: ToolContext) -> PolicyDecision | None:
+        for one in present:
+            decision = one(tool, context)
+            if decision is not None and decision.verdict != "allow":
+                return decision
+        return None
+
+    return gate
 
 
 class ConfiguredPolicy:
     """The `ToolPolicy` the composition root installs; also the `/elevated` gate."""
 
-    def __init__(self, settings: PolicySettings, gate: Gate | None = None) -> None:
+    def __init__(self, settings: PolicySettings, gate: Gate | None = None, groups: DynamicGroups | None = None) -> None:
         if settings.profile not in PROFILES:
             raise ValueError(f"unknown tool profile {settings.profile!r}; use one of {', '.join(PROFILES)}")
         self.settings = settings
         self._gate = gate
+        self.groups: DynamicGroups = groups if groups is not None else _NO_GROUPS
 
     def decide(self, tool: str, context: ToolContext) -> PolicyDecision:
         name = canonical(tool)
         lists = list(self._lists(context))
         for label, rules in lists:
-            hit = first_match(rules.deny, name)
+            hit = first_match(rules.deny, name, self.groups)
             if hit is not None:
                 return PolicyDecision(verdict="deny", rule=f"{label}.deny: {hit}")
         s = self.settings
-        base = first_match(PROFILES[s.profile], name)
+        base = first_match(PROFILES[s.profile], name, self.groups)
         allowed_by = f"profile {s.profile}"
         if base is None:
-            extra = first_match(s.allow, name)
+            extra = first_match(s.allow, name, self.groups)
             if extra is None:
                 return PolicyDecision(verdict="deny", rule=f"profile {s.profile} (not in tools.allow)")
             allowed_by = f"tools.allow: {extra}"
         for label, rules in lists[1:]:
-            if rules.allow and first_match(rules.allow, name) is None:
+            if rules.allow and first_match(rules.allow, name, self.groups) is None:
                 return PolicyDecision(verdict="deny", rule=f"{label}.allow (not listed)")
         gated = self._gate(name, context) if self._gate is not None else None
         if gated is None or gated.verdict == "allow":

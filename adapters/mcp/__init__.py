@@ -1,0 +1,1 @@
+"""MCP (Model Context Protocol): servers' tools as agent tools, and the gateway as an MCP server."""
