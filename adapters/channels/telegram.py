@@ -28,14 +28,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import anyio
-import anyio.to_thread
-
 from rustyclaw.adapters.channels.backoff import Backoff
+from rustyclaw.adapters.channels.daemon_thread import run_in_daemon_thread
 from rustyclaw.adapters.channels.delivery import InboundDelivery, RecentIds
 from rustyclaw.adapters.channels.telegram_mapping import file_id_of, to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, webhook_app
+from rustyclaw.config.channels import TelegramConfig
 from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
@@ -51,7 +50,8 @@ _SEEN_UPDATES = 2048
 
 def _load_aiogram() -> None:
     try:
-        import aiogram.client.bot  # noqa: F401
+        # The lean import (validators built on first use) and aiogram's session over httpx.
+        import rustyclaw.adapters.channels.aiogram_httpx  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError("aiogram", "telegram", "The Telegram channel") from exc
 
@@ -122,9 +122,9 @@ class TelegramChannel:
     async def start(self, handler: InboundHandler) -> None:
         if self._bot is not None:
             return
-        # Importing aiogram builds ~300 pydantic models (seconds on a small machine): do it in a
-        # worker thread so that the gateway's event loop keeps serving meanwhile.
-        await anyio.to_thread.run_sync(_load_aiogram)
+        # Importing aiogram takes a few tenths of a second even lean (aiogram_lean): a daemon thread
+        # keeps the event loop serving meanwhile, and a SIGTERM never waits for the import.
+        await run_in_daemon_thread(_load_aiogram, name="telegram-import")
         bot = self._make_bot()
         self._stopped = asyncio.Event()
         self._stop_error = None
@@ -165,15 +165,16 @@ class TelegramChannel:
     def _make_bot(self) -> Any:
         try:
             from aiogram import Bot
-            from aiogram.client.session.aiohttp import AiohttpSession
             from aiogram.client.telegram import TelegramAPIServer
             from aiogram.utils.token import TokenValidationError
+
+            from rustyclaw.adapters.channels.aiogram_httpx import HttpxSession
         except ImportError as exc:
             raise MissingExtraError("aiogram", "telegram", "The Telegram channel") from exc
         if self._api_base_url:
-            session = AiohttpSession(api=TelegramAPIServer.from_base(self._api_base_url))
+            session = HttpxSession(api=TelegramAPIServer.from_base(self._api_base_url))
         else:
-            session = AiohttpSession()
+            session = HttpxSession()
         try:
             return Bot(self._token, session=session)
         except TokenValidationError as exc:
@@ -374,17 +375,16 @@ class TelegramChannel:
             log.debug("telegram typing failed (ignored): %s", exc)
 
 
-def telegram_channel_from_config(section: Mapping[str, Any], *, account: str = "default") -> TelegramChannel:
-    """Builds the channel from `channels.telegram` in its file spelling (camelCase keys)."""
-    token = section.get("botToken")
-    if not token:
+def telegram_channel_from_config(section: TelegramConfig, *, account: str = "default") -> TelegramChannel:
+    """Builds the channel from the validated `channels.telegram` section (no I/O)."""
+    if not section.bot_token:
         raise ConfigError("channels.telegram.botToken is required when the channel is enabled")
     return TelegramChannel(
-        str(token),
-        api_base_url=section.get("apiBaseUrl"),
-        mode=section.get("mode", "polling"),
-        webhook_url=section.get("webhookUrl"),
-        webhook_secret=section.get("webhookSecret"),
+        section.bot_token,
+        api_base_url=section.api_base_url,
+        mode=section.mode,
+        webhook_url=section.webhook_url,
+        webhook_secret=section.webhook_secret,
         account=account,
-        poll_interval=float(section.get("pollInterval", 1.0)),
+        poll_interval=section.poll_interval,
     )
