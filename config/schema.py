@@ -105,10 +105,30 @@ Interval = Annotated[str, matching(r"^\d+[smhd]$", "should be a number and a uni
 _LOOPBACK = ("127.", "::1", "localhost")
 
 
+# OpenClaw's security audit flags a gateway token under 24 characters (gateway.token_too_short);
+# here it is refused, since the token is all that guards an exposed gateway.
+MIN_TOKEN_CHARS = 24
+
+
 class AuthConfig(Section):
     """Bearer token for the HTTP API and the web chat; needed when binding beyond loopback."""
 
     token: SecretStrValue | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _strong_enough(cls, value: str | None) -> str | None:
+        # The message never includes the value (it is a secret). Empty means unset (`${TOKEN:-}`).
+        if value == "":
+            return None
+        if value is not None and (not value.strip() or value != value.strip()):
+            raise ValueError("must not be blank or start or end with whitespace")
+        if value is not None and len(value) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"is {len(value)} characters; use at least {MIN_TOKEN_CHARS} "
+                "(e.g. `openssl rand -hex 24`)"
+            )
+        return value
 
 
 class OpenAIEndpointConfig(Section):

@@ -38,8 +38,8 @@ log = logging.getLogger("rustyclaw.access")
 DmPolicy = Literal["pairing", "allowlist", "open", "disabled"]
 GroupPolicy = Literal["allowlist", "open", "disabled"]
 Reason = Literal[
-    "open-channel", "dm-disabled", "dm-open", "dm-allowed", "dm-unknown", "pairing-code", "pairing-full",
-    "group-disabled", "group-not-allowed", "group-allowed", "not-mentioned", "rate-limited",
+    "open-channel", "dm-disabled", "dm-open", "dm-allowed", "dm-unknown", "pairing-code", "pairing-pending",
+    "pairing-full", "group-disabled", "group-not-allowed", "group-allowed", "not-mentioned", "rate-limited",
     "rate-limited-notice",
 ]
 
@@ -256,6 +256,8 @@ class AccessController:
         )
         if outcome.code is None:
             return Verdict(allowed=False, reason="pairing-full", reply=PAIRING_FULL_REPLY)
+        if outcome.quiet:  # told moments ago: one code message per burst, not one per message
+            return Verdict(allowed=False, reason="pairing-pending")
         if outcome.new:
             log.info(
                 "pairing code issued", extra={"channel": message.channel, "sender": sender},
