@@ -15,7 +15,8 @@ class ProviderConfig(Section):
 
     base_url: str
     api_key: SecretStrValue | None = None
-    timeout_seconds: float = Field(120.0, gt=0)
+    # Until the response headers and the first streamed event (the prompt is processed meanwhile).
+    timeout_seconds: float = Field(60.0, gt=0)
     connect_timeout_seconds: float = Field(5.0, gt=0)
     # Header values often carry credentials, so they are treated as secrets.
     headers: dict[str, SecretStrValue] = Field(default_factory=dict)
@@ -64,6 +65,9 @@ class LLMConfig(Section):
     temperature: float | None = Field(None, ge=0, le=2)
     retry: RetryConfig = section()
     stream_idle_timeout_seconds: float = Field(60.0, gt=0)
+    # The whole of one model request: every attempt, backoff and fallback together (and each attempt's
+    # stream). A server that hangs before its first token costs at most this, not attempts x timeout.
+    request_timeout_seconds: float = Field(180.0, gt=0)
     embedded: EmbeddedModelConfig = section()
 
     @model_validator(mode="after")

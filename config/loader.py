@@ -61,18 +61,26 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     source = find_config(path, home)
     secrets_file = home / "secrets.env"
     variables = {**read_env_file(secrets_file), **environ} if secrets_file.is_file() else dict(environ)
-    data: Any = {} if source is None else substitute(parse_file(source), variables, str(source))
-    return LoadedConfig(validate(data, str(source or BUILT_IN), home), source, home)
+    used: dict[str, str] = {}
+    data: Any = {} if source is None else substitute(parse_file(source), variables, str(source), used)
+    return LoadedConfig(validate(data, str(source or BUILT_IN), home, used), source, home)
 
 
-def validate(data: Any, source: str, home: Path) -> RustyClawConfig:
-    """Validate parsed data; `source` names the file in error messages."""
+def validate(
+    data: Any, source: str, home: Path, substituted: Mapping[str, str] | None = None
+) -> RustyClawConfig:
+    """Validate parsed data; `source` names the file in error messages.
+
+    `substituted` maps values that came from `${VAR}` (the environment or secrets.env) to their
+    variable: an error names the variable instead of printing the value, which may be a secret
+    placed under the wrong key.
+    """
     try:
         return RustyClawConfig.model_validate(data, context={"home": home})
     except ValidationError as exc:
         from rustyclaw.config.problems import describe  # only on failure: it pulls in difflib
 
-        problems = list(dict.fromkeys(describe(RustyClawConfig, exc)))
+        problems = list(dict.fromkeys(describe(RustyClawConfig, exc, substituted)))
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
         lines = "\n".join(f"  - {p}" for p in problems)
         raise ConfigError(f"invalid configuration in {source} ({count}):\n{lines}") from None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -79,8 +79,9 @@ def _walk(root: type[BaseModel], loc: tuple[str | int, ...]) -> _Step:
     return _Step(keys, parent, secret or _unwrap(tp)[1])
 
 
-def _short(value: Any) -> str:
-    text = repr(value)
+def _short(value: Any, hidden: Mapping[str, str]) -> str:
+    # Values from ${VAR} are replaced before cutting, so no prefix of a secret survives the cut.
+    text = _hide(repr(value), hidden)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -88,8 +89,18 @@ def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
 
 
-def describe(root: type[BaseModel], exc: ValidationError) -> Iterator[str]:
-    """One message per problem, each starting with the key path as the file spells it."""
+def describe(
+    root: type[BaseModel], exc: ValidationError, hidden: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """One message per problem, each starting with the key path as the file spells it.
+
+    `hidden` maps values substituted from `${VAR}` to their variable: they are shown as `${VAR}`.
+    """
+    for problem in _describe(root, exc, hidden or {}):
+        yield _hide(problem, hidden or {})
+
+
+def _describe(root: type[BaseModel], exc: ValidationError, hidden: Mapping[str, str]) -> Iterator[str]:
     for error in exc.errors():
         loc = tuple(error["loc"])
         kind = error["type"]
@@ -117,7 +128,7 @@ def describe(root: type[BaseModel], exc: ValidationError) -> Iterator[str]:
         elif step.secret:
             yield f"{where}: {_lower_first(message)}"
         else:
-            yield f"{where}: got {_short(error['input'])}; {_lower_first(message)}"
+            yield f"{where}: got {_short(error['input'], hidden)}; {_lower_first(message)}"
 
 
 def _suggestion(model: type[BaseModel] | None, unknown: str) -> str:
@@ -130,3 +141,15 @@ def _suggestion(model: type[BaseModel] | None, unknown: str) -> str:
     if close:
         return f" (did you mean '{close[0]}'?)"
     return f" (valid keys: {', '.join(valid)})"
+
+
+
+def _hide(text: str, hidden: Mapping[str, str]) -> str:
+    """`text` with every substituted value replaced by `${VAR}`, longest values first.
+
+    Values under 4 characters are left: they are no secret, and replacing them would garble text.
+    """
+    for value in sorted(hidden, key=len, reverse=True):
+        if len(value) >= 4 and value in text:
+            text = text.replace(value, "${" + hidden[value] + "}")
+    return text

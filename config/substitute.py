@@ -49,8 +49,14 @@ def _path_text(path: tuple[str | int, ...]) -> str:
     return ".".join(str(p) for p in path) or "<top level>"
 
 
-def substitute(data: Any, env: Mapping[str, str], source: str) -> Any:
-    """A copy of `data` with variables replaced in every string value; every missing one in one error."""
+def substitute(
+    data: Any, env: Mapping[str, str], source: str, used: dict[str, str] | None = None
+) -> Any:
+    """A copy of `data` with variables replaced in every string value; every missing one in one error.
+
+    `used`, when given, collects each substituted value with the variable it came from, so that
+    error messages can name `${VAR}` instead of printing what may be a secret.
+    """
     missing: list[str] = []
 
     def replace_in(text: str, path: tuple[str | int, ...]) -> str:
@@ -60,6 +66,8 @@ def substitute(data: Any, env: Mapping[str, str], source: str) -> Any:
             name, default = match.group(2), match.group(3)
             value = env.get(name)
             if value:
+                if used is not None:
+                    used[value] = name
                 return value
             if default is not None:
                 return default

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -76,3 +76,7 @@ class ToolsConfig(Section):
     elevated: ElevatedConfig = section()
     web: WebToolsConfig = section()
     exec: ExecConfig = section()
+    # Every tool call is stopped after this many seconds (the turn goes on with an error for the
+    # model); `timeouts` overrides it per tool name, e.g. {exec: 600, read: 10}.
+    timeout_seconds: float = Field(120.0, gt=0)
+    timeouts: dict[str, Annotated[float, Field(gt=0)]] = Field(default_factory=dict)

@@ -4,6 +4,11 @@ OpenClaw's rules: 8 upper-case characters from an alphabet without the look-alik
 a code stays valid for one hour; at most 3 codes are pending per channel at a time; a sender who
 asks again while a code is pending gets the same code back. Approval makes the sender a direct
 chat allow-listed sender of that channel (it does not grant group access).
+
+Against slot flooding (three strangers holding every slot for the hour): when the slots are full,
+a request whose sender has been quiet for `idle_seconds`, or that is older than `hold_seconds`
+whatever its sender does, gives its slot to the new sender (the oldest first). The pending code
+is not sent again on every message: only when its sender was quiet for `resend_after_seconds`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 CODE_TTL_SECONDS = 3600.0
 MAX_PENDING = 3
+IDLE_SECONDS = 600.0
+HOLD_SECONDS = 900.0
+RESEND_AFTER_SECONDS = 600.0
 
 
 def random_code() -> str:
@@ -36,11 +44,15 @@ def is_valid_code(code: str) -> bool:
 
 
 class PairingOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    """What `PairingService.request` decided: a code (new or the pending one), or `full`."""
+    """What `PairingService.request` decided: a code (new or the pending one), or `full`.
+
+    `quiet`: the sender holds this code and was told it moments ago; do not send it again.
+    """
 
     code: str | None
     new: bool = False
     full: bool = False
+    quiet: bool = False
 
 
 class PairingService:
@@ -54,12 +66,21 @@ class PairingService:
         ttl_seconds: float = CODE_TTL_SECONDS,
         max_pending: int = MAX_PENDING,
         make_code: Callable[[], str] = random_code,
+        idle_seconds: float = IDLE_SECONDS,
+        hold_seconds: float = HOLD_SECONDS,
+        resend_after_seconds: float = RESEND_AFTER_SECONDS,
     ) -> None:
         self.store = store
         self._clock = clock
         self._ttl = ttl_seconds
         self._max_pending = max_pending
         self._make_code = make_code
+        self._idle = idle_seconds
+        self._hold = hold_seconds
+        self._resend_after = resend_after_seconds
+
+    def _evictable(self, request: PairingRequest, now: float) -> bool:
+        return now - request.last_seen_at >= self._idle or now - request.created_at >= self._hold
 
     def _live(self, requests: list[PairingRequest], now: float) -> list[PairingRequest]:
         return [r for r in requests if now - r.created_at < self._ttl]
@@ -77,10 +98,15 @@ class PairingService:
             requests[:] = live
             for existing in live:
                 if existing.sender_id == sender_id:
+                    quiet = now - existing.last_seen_at < self._resend_after
                     existing.last_seen_at = now
-                    return PairingOutcome(code=existing.code)
+                    return PairingOutcome(code=existing.code, quiet=quiet)
             if len(live) >= self._max_pending:
-                return PairingOutcome(code=None, full=True)
+                evictable = [r for r in live if self._evictable(r, now)]
+                if not evictable:
+                    return PairingOutcome(code=None, full=True)
+                requests.remove(min(evictable, key=lambda r: r.created_at))
+                live = requests
             taken = {r.code for r in live}
             code = self._make_code()
             while code in taken:

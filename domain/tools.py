@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal, Protocol
 
+import anyio
 import msgspec
 
 from rustyclaw.domain.errors import ToolError
@@ -16,6 +18,10 @@ from rustyclaw.ports.tools import Tool, ToolContext
 log = logging.getLogger("rustyclaw.tools")
 
 Verdict = Literal["allow", "deny", "elevated"]
+
+# A tool call that runs longer than this is abandoned with an error the model sees (a `read` of a
+# named pipe, a hung web server): the turn goes on, and `/stop` cancels it the same way.
+DEFAULT_TOOL_TIMEOUT_SECONDS = 120.0
 
 
 class PolicyDecision(msgspec.Struct, frozen=True, kw_only=True):
@@ -43,8 +49,18 @@ class ToolRegistry:
     def __init__(self, tools: Iterable[Tool] = (), policy: ToolPolicy | None = None) -> None:
         self._tools: dict[str, Tool] = {}
         self.policy: ToolPolicy = policy or AllowAll()
+        self.timeout_seconds = DEFAULT_TOOL_TIMEOUT_SECONDS
+        self.tool_timeouts: dict[str, float] = {}
         for tool in tools:
             self.register(tool)
+
+    def set_timeouts(self, default: float, per_tool: Mapping[str, float] | None = None) -> None:
+        """`default` seconds for every tool, `per_tool` overrides by tool name (`tools.timeouts`)."""
+        self.timeout_seconds = default
+        self.tool_timeouts = dict(per_tool or {})
+
+    def timeout_for(self, name: str) -> float:
+        return self.tool_timeouts.get(name, self.timeout_seconds)
 
     def register(self, tool: Tool) -> None:
         self._tools[tool.spec.name] = tool
@@ -70,11 +86,19 @@ class ToolRegistry:
             return ToolOutcome(
                 content=f"error: tool '{call.name}' is not allowed here ({decision.rule})", status="denied"
             )
+        limit = self.timeout_for(call.name)
         try:
             arguments = _parse_arguments(call.arguments)
-            return ToolOutcome(content=await tool.run(arguments, context), status="done")
+            with anyio.fail_after(limit if limit > 0 else math.inf):
+                return ToolOutcome(content=await tool.run(arguments, context), status="done")
         except ToolError as exc:
             return ToolOutcome(content=f"error: {exc}", status="error")
+        except TimeoutError:
+            log.warning("tool timed out", extra={"tool": call.name, "seconds": limit})
+            return ToolOutcome(
+                content=f"error: tool '{call.name}' did not finish within {limit:g} s and was stopped",
+                status="error",
+            )
 
     @staticmethod
     def _allowed(decision: PolicyDecision, context: ToolContext) -> bool:

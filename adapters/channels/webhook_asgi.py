@@ -60,7 +60,11 @@ def webhook_app(handle: WebhookHandler, *, max_body: int = 1 << 20) -> ASGIApp:
                 return
             chunks.append(chunk)
             more = bool(event.get("more_body", False))
-        status, body = await handle(headers, b"".join(chunks))
+        try:
+            status, body = await handle(headers, b"".join(chunks))
+        except RecursionError:
+            # json/msgspec give up on a deeply nested body with RecursionError: a bad request, not a 500.
+            status, body = 400, b'{"ok":false,"error":"JSON nested too deeply"}'
         await _respond(send, status, body)
 
     return app

@@ -27,6 +27,12 @@ log = logging.getLogger(__name__)
 
 Ready = anyio.Event | Callable[[], object]
 
+# Secure defaults: a half-open connection (headers never finished) is dropped after 10 s, a body
+# must arrive within 30 s, and at most 256 requests and WebSockets are served at once.
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 256
+
 # Incremental: granian must not replace the gateway's logging setup (a full dictConfig would close the
 # handlers already installed); its loggers only get a level and propagate to the gateway's handlers.
 _THREAD_EXIT_GRACE = 0.05
@@ -39,8 +45,8 @@ _LOG_CONFIG: dict[str, Any] = {
 
 
 def check_bind_allowed(host: str, token: str | None) -> None:
-    """Refuses to expose a tokenless gateway beyond this machine."""
-    if token is None and not is_loopback_host(host):
+    """Refuses to expose a tokenless gateway beyond this machine; a blank token counts as none."""
+    if (token is None or not token.strip()) and not is_loopback_host(host):
         raise ConfigError(
             f"gateway.host is {host!r}, which is reachable from other machines, and no token is set: "
             "set gateway.auth.token (e.g. auth: {token: ${RUSTYCLAW_TOKEN}}) or bind to 127.0.0.1"
@@ -67,9 +73,14 @@ class HttpServer:
         log_level: str = "error",
         shutdown_timeout: float = 5.0,
         backlog: int = 1024,
+        header_timeout: float = DEFAULT_HEADER_TIMEOUT,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
     ) -> None:
         check_bind_allowed(host, token or None)
-        self._app = _InFlight(app)
+        self._app = _InFlight(app, body_timeout=body_timeout, max_connections=max_connections)
+        self._header_timeout = header_timeout
+        self._max_connections = max_connections
         self.host = host
         self._port = port
         self._access_log = access_log
@@ -80,6 +91,11 @@ class HttpServer:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._bound_port: int | None = None
+
+    @property
+    def in_flight(self) -> int:
+        """HTTP requests and WebSockets being served now."""
+        return self._app.count
 
     @property
     def port(self) -> int:
@@ -159,6 +175,7 @@ class HttpServer:
 
     def _build(self, ready: Ready | None) -> Any:
         from granian.constants import Interfaces
+        from granian.http import HTTP1Settings
         from granian.log import LogLevels
 
         server = _server_class()(
@@ -168,6 +185,11 @@ class HttpServer:
             interface=Interfaces.ASGINL,
             websockets=True,
             backlog=self._backlog,
+            # One more than the cap, so the request over it reaches _InFlight and gets its 503 at once
+            # instead of waiting, unanswered, in granian's queue.
+            backpressure=self._max_connections + 1,
+            # A client that opens a connection and never finishes its headers is dropped after this.
+            http1_settings=HTTP1Settings(header_read_timeout=max(1, int(self._header_timeout * 1000))),
             log_level=LogLevels(self._log_level),
             log_dictconfig=_LOG_CONFIG,
             log_access=self._access_log,
@@ -178,18 +200,55 @@ class HttpServer:
 
 
 class _InFlight:
-    """Wraps the app so that shutdown can cancel the requests still running.
+    """Wraps the app so that shutdown can cancel the requests still running, and bounds clients.
 
     granian's graceful stop waits for every open connection, a WebSocket included, for as long as it
     stays open; cancelling the handler's task ends it cleanly (its gateway turn gets the cancellation
     too) and the client gets a 503 or a WebSocket close 1001. Plain asyncio tasks, not anyio cancel
     scopes: this wraps every request, and the server is asyncio-only anyway.
+
+    Limits granian does not have: the request body must arrive within `body_timeout` seconds of the
+    headers (else 408: a client dribbling a body cannot hold a task for good), and at most
+    `max_connections` requests and WebSockets run at once (the next gets a 503, a WebSocket its
+    handshake refused).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, *, body_timeout: float = 30.0, max_connections: int = 256
+    ) -> None:
         self._app = app
+        self._body_timeout = body_timeout
+        self._max = max_connections
         self._running: dict[asyncio.Task[Any], str] = {}
         self._cancelled: set[asyncio.Task[Any]] = set()
+
+    @property
+    def count(self) -> int:
+        return len(self._running)
+
+    def _timed(self, scope: Scope, receive: Receive) -> Receive:
+        if scope["type"] != "http":
+            return receive
+        deadline = asyncio.get_running_loop().time() + self._body_timeout
+        body_done = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:  # later receives wait for a disconnect during the turn: no limit
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise HttpError(
+                    408, f"the request body did not arrive within {self._body_timeout:g} s",
+                    code="request_timeout",
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        return timed_receive
 
     def cancel(self, kind: str) -> None:
         for task, task_kind in list(self._running.items()):
@@ -207,9 +266,22 @@ class _InFlight:
             started = True
             await send(message)
 
+        if scope["type"] in ("http", "websocket") and len(self._running) >= self._max:
+            log.warning("refusing a %s request: %d already running (the cap)", scope["type"], self._max)
+            with contextlib.suppress(Exception):
+                if scope["type"] == "websocket":
+                    await receive()  # websocket.connect; a close before accept refuses the handshake (403)
+                    await send({"type": "websocket.close", "code": 1013})
+                else:
+                    await send_error(send, _too_many(self._max))
+            return
         self._running[task] = scope["type"]
         try:
-            await self._app(scope, receive, tracking_send)
+            await self._app(scope, self._timed(scope, receive), tracking_send)
+        except HttpError as error:  # the body timeout, raised by timed_receive outside any handler
+            if not started:
+                with contextlib.suppress(Exception):
+                    await send_error(send, error)
         except asyncio.CancelledError:
             if task not in self._cancelled:
                 raise
@@ -222,6 +294,11 @@ class _InFlight:
         finally:
             del self._running[task]
             self._cancelled.discard(task)
+
+
+def _too_many(limit: int) -> HttpError:
+    return HttpError(503, f"the gateway is serving {limit} requests already; try again shortly",
+                     type="server_error", code="too_many_requests", headers=[(b"retry-after", b"1")])
 
 
 def _shutting_down() -> HttpError:

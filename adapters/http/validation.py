@@ -30,6 +30,17 @@ def decode_json(body: bytes, type: type[T]) -> T:
         ) from exc
     except msgspec.DecodeError as exc:
         raise HttpError(400, f"invalid JSON: {exc}", code="invalid_json") from exc
+    except RecursionError as exc:
+        raise too_deep() from exc
+
+
+# msgspec stops at the interpreter's recursion limit (1000 levels here) with RecursionError, not a
+# DecodeError; no request of this API nests anywhere near that, so past it is a client error.
+JSON_DEPTH_MESSAGE = "invalid JSON: nested too deeply (the limit is about 1000 levels of arrays and objects)"
+
+
+def too_deep() -> HttpError:
+    return HttpError(400, JSON_DEPTH_MESSAGE, code="json_too_deep")
 
 
 def _field_of(message: str) -> str | None:

@@ -27,7 +27,7 @@ from rustyclaw.adapters.http.asgi import (
     send_error,
     send_json,
 )
-from rustyclaw.adapters.http.auth import check_bearer
+from rustyclaw.adapters.http.auth import check_bearer, check_browser_origin
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.http.turns import HttpTurn, dropped
 from rustyclaw.adapters.http.validation import checked_agent, checked_session_id, new_session_id
@@ -53,6 +53,9 @@ def voice_app(
             if scope.get("method") != "POST":
                 raise HttpError(405, "use POST with the audio as the body", code="method_not_allowed",
                                 headers=[(b"allow", b"POST")])
+            # Mounted in front of the main app, so the browser checks it applies to POSTs run here too:
+            # without a token, a foreign page must not push audio (and so tool calls) into the agent.
+            check_browser_origin(scope, settings.auth_token)
             check_bearer(scope, settings.auth_token)
             query = _query(scope)
             session = checked_session_id(query.get("session"), "session") or new_session_id()

@@ -35,7 +35,13 @@ from rustyclaw.adapters.http.auth import bearer_token, check_browser_origin, que
 from rustyclaw.adapters.http.chat_api import reply_fields, web_message
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.http.turns import dropped, http_error_for
-from rustyclaw.adapters.http.validation import checked_agent, checked_session_id, checked_text, new_session_id
+from rustyclaw.adapters.http.validation import (
+    JSON_DEPTH_MESSAGE,
+    checked_agent,
+    checked_session_id,
+    checked_text,
+    new_session_id,
+)
 from rustyclaw.domain.errors import RustyClawError
 from rustyclaw.domain.events import ReplyDelta, ToolActivity, TurnEvent
 from rustyclaw.domain.messages import InboundMessage
@@ -178,6 +184,8 @@ class _Connection:
             frame: ClientFrame = _frame_decoder.decode(data)
         except msgspec.DecodeError as exc:
             return f"invalid frame: {exc}"
+        except RecursionError:
+            return JSON_DEPTH_MESSAGE  # an error frame; the connection stays open
         return frame
 
     async def _start_turn(self, group: anyio.abc.TaskGroup, frame: MessageFrame) -> None:

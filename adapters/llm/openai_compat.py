@@ -41,7 +41,8 @@ class OpenAICompatProvider:
 
     Timeouts: `connect_timeout` to open the connection; `timeout` for the response headers and the
     first event (prompt processing on a small CPU can take a minute); after that the stream may be
-    silent for at most `stream_idle_timeout` between lines. The httpx client is built on first use.
+    silent for at most `stream_idle_timeout` between lines, and the whole stream may take at most
+    `total_timeout` (None: unbounded). The httpx client is built on first use.
     """
 
     def __init__(
@@ -53,8 +54,10 @@ class OpenAICompatProvider:
         connect_timeout: float = 5,
         headers: dict[str, str] | None = None,
         stream_idle_timeout: float = 60,
+        total_timeout: float | None = None,
     ) -> None:
         self.name = name
+        self.total_timeout = total_timeout
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self.timeout = timeout
@@ -173,11 +176,17 @@ class OpenAICompatProvider:
         decoder = SSEDecoder()
         lines = response.aiter_lines()
         limit = self.timeout  # the first event may wait for prompt processing; later ones may not
+        deadline = None if self.total_timeout is None else time.monotonic() + self.total_timeout
         while True:
             line: str | None = None
-            with anyio.move_on_after(limit) as scope:
+            wait = limit if deadline is None else min(limit, max(0.0, deadline - time.monotonic()))
+            with anyio.move_on_after(wait) as scope:
                 line = await anext(lines, None)
             if scope.cancelled_caught:
+                if wait < limit:
+                    raise LLMUnavailableError(
+                        f"{self.name}: the answer took longer than {self.total_timeout:g} s (llm.requestTimeoutSeconds)"
+                    )
                 raise LLMUnavailableError(f"{self.name}: the stream stalled (nothing for {limit:g} s)")
             event = decoder.flush() if line is None else decoder.feed(line)
             if event is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -54,12 +55,17 @@ class Route:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """`attempts` tries per model; waits start at `initial_delay`, double, stop growing at `max_delay`."""
+    """`attempts` tries per model; waits start at `initial_delay`, double, stop growing at `max_delay`.
+
+    `deadline` (seconds, None: none) bounds one request as a whole: no attempt, wait or fallback
+    starts after it, so a hanging server costs one timeout rather than attempts x timeout.
+    """
 
     attempts: int = 3
     initial_delay: float = 0.5
     max_delay: float = 8.0
     jitter: float = 0.1
+    deadline: float | None = None
 
     def delay(
         self, failures: int, retry_after: float | None = None, rng: random.Random | None = None
@@ -94,6 +100,7 @@ class RoutedLLM:
         retry: RetryPolicy,
         sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if "default" not in routes:
             raise ConfigError("llm.routes: a 'default' route is required")
@@ -112,6 +119,7 @@ class RoutedLLM:
         self._routes = dict(routes)
         self._retry = retry
         self._sleep = sleep
+        self._clock = clock
         self._rng = rng or random.Random()
 
     async def start(self) -> None:
@@ -167,10 +175,16 @@ class RoutedLLM:
     async def stream(self, request: LLMRequest) -> AsyncGenerator[TextDelta | LLMResult, None]:
         tried: list[str] = []
         last: LLMError | None = None
+        deadline = None if self._retry.deadline is None else self._clock() + self._retry.deadline
         for provider_name, model in self.chain_for(request):
             ref = f"{provider_name}/{model}"
             provider = self._providers[provider_name]
             for attempt in range(1, self._retry.attempts + 1):
+                if last is not None and deadline is not None and self._clock() >= deadline:
+                    if attempt > 1:
+                        tried.append(f"{ref} x{attempt - 1}: {type(last).__name__}: {last}")
+                    tried.append(f"stopped: llm.requestTimeoutSeconds ({self._retry.deadline:g} s) passed")
+                    raise type(last)("every model failed; tried " + "; ".join(tried)) from last
                 shown = False
                 try:
                     async with aclosing(provider.stream(model, request)) as items:
@@ -191,7 +205,10 @@ class RoutedLLM:
                         tried.append(f"{ref} x{attempt}: {type(exc).__name__}: {exc}")
                         break
                     retry_after = exc.retry_after if isinstance(exc, LLMRateLimitedError) else None
-                    await self._sleep(self._retry.delay(attempt, retry_after, self._rng))
+                    wait = self._retry.delay(attempt, retry_after, self._rng)
+                    if deadline is not None:
+                        wait = min(wait, max(0.0, deadline - self._clock()))
+                    await self._sleep(wait)
         if last is None:  # unreachable: a chain always holds the route's primary
             raise LLMRequestError("no model to try")
         raise type(last)("every model failed; tried " + "; ".join(tried)) from last

@@ -9,7 +9,7 @@ from typing import Any
 import anyio.to_thread
 
 from rustyclaw.adapters.tools.patch import apply_hunks, parse_patch
-from rustyclaw.adapters.tools.paths import WorkspaceOf, confine, open_no_follow, relative, workspace_root
+from rustyclaw.adapters.tools.paths import WorkspaceOf, confine, open_regular, relative, workspace_root
 from rustyclaw.domain.errors import ToolError
 from rustyclaw.ports.llm import ToolSpec
 from rustyclaw.ports.tools import ToolContext
@@ -30,7 +30,7 @@ def _text_arg(arguments: dict[str, Any], name: str) -> str:
 
 
 def _read_file(path: Path, limit: int) -> tuple[bytes, int]:
-    fd = open_no_follow(path, os.O_RDONLY)
+    fd = open_regular(path, os.O_RDONLY)
     with os.fdopen(fd, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
         return handle.read(limit), size
@@ -38,14 +38,15 @@ def _read_file(path: Path, limit: int) -> tuple[bytes, int]:
 
 def _write_file(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = open_no_follow(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    fd = open_regular(path, os.O_WRONLY | os.O_CREAT)
     with os.fdopen(fd, "wb") as handle:
+        handle.truncate(0)  # only now: a refused file (a hard link, a pipe) is left as it was
         handle.write(data)
 
 
 def _read_text_whole(path: Path, limit: int) -> str:
-    if not path.is_file():
-        raise ToolError(f"{path.name!r} is not a file")
+    if not path.exists():
+        raise ToolError(f"{path.name!r} does not exist")
     data, size = _read_file(path, limit + 1)
     if size > limit:
         raise ToolError(f"{path.name!r} is {size} bytes; the limit for editing is {limit}")
@@ -73,7 +74,8 @@ class ReadTool(_FileTool):
         super().__init__(workspace_of, max_bytes=max_bytes)
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> str:
-        return await anyio.to_thread.run_sync(self._run, arguments, context)
+        # Abandoned on cancel: a timeout or /stop ends the turn's wait even if the thread is stuck.
+        return await anyio.to_thread.run_sync(self._run, arguments, context, abandon_on_cancel=True)
 
     def _run(self, arguments: dict[str, Any], context: ToolContext) -> str:
         root = self._root(context)
@@ -101,7 +103,8 @@ class WriteTool(_FileTool):
     )
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> str:
-        return await anyio.to_thread.run_sync(self._run, arguments, context)
+        # Abandoned on cancel: a timeout or /stop ends the turn's wait even if the thread is stuck.
+        return await anyio.to_thread.run_sync(self._run, arguments, context, abandon_on_cancel=True)
 
     def _run(self, arguments: dict[str, Any], context: ToolContext) -> str:
         root = self._root(context)
@@ -124,7 +127,8 @@ class EditTool(_FileTool):
     )
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> str:
-        return await anyio.to_thread.run_sync(self._run, arguments, context)
+        # Abandoned on cancel: a timeout or /stop ends the turn's wait even if the thread is stuck.
+        return await anyio.to_thread.run_sync(self._run, arguments, context, abandon_on_cancel=True)
 
     def _run(self, arguments: dict[str, Any], context: ToolContext) -> str:
         root = self._root(context)
@@ -157,7 +161,8 @@ class ApplyPatchTool(_FileTool):
     )
 
     async def run(self, arguments: dict[str, Any], context: ToolContext) -> str:
-        return await anyio.to_thread.run_sync(self._run, arguments, context)
+        # Abandoned on cancel: a timeout or /stop ends the turn's wait even if the thread is stuck.
+        return await anyio.to_thread.run_sync(self._run, arguments, context, abandon_on_cancel=True)
 
     def _run(self, arguments: dict[str, Any], context: ToolContext) -> str:
         root = self._root(context)

@@ -285,7 +285,7 @@ def test_secret_values_are_not_echoed_in_errors(home: Path, tmp_path: Path) -> N
 def test_binding_beyond_loopback_needs_a_token(home: Path, tmp_path: Path) -> None:
     message = error_of(write(tmp_path / "c.yaml", "gateway: {host: 0.0.0.0}\n"))
     assert "gateway.host: binding to '0.0.0.0' (beyond loopback) needs gateway.auth.token" in message
-    ok = write(tmp_path / "ok.yaml", "gateway: {host: 0.0.0.0, auth: {token: abcdef}}\n")
+    ok = write(tmp_path / "ok.yaml", "gateway: {host: 0.0.0.0, auth: {token: abcdef-0123456789-abcdef-01}}\n")
     assert load_config(ok).config.gateway.host == "0.0.0.0"
 
 

@@ -98,3 +98,48 @@ async def test_pending_lists_live_codes_oldest_first() -> None:
     assert [r.sender_id for r in await service.pending("telegram")] == ["s0", "s1", "s2"]
     clock.t += 700  # s0 is 3700 s old now
     assert [r.sender_id for r in await service.pending("telegram")] == ["s1", "s2"]
+
+
+async def test_strangers_cannot_hold_every_slot_for_the_hour() -> None:
+    clock = FakeClock()
+    service = PairingService(MemoryPairingStore(), clock, idle_seconds=600, hold_seconds=900)
+    for n in range(3):
+        assert (await service.request("telegram", f"flood{n}")).new
+    assert (await service.request("telegram", "real")).full
+    # The flooders keep writing, so they are never idle; still, after hold_seconds they give way.
+    for _ in range(4):
+        clock.t += 200
+        for n in range(3):
+            await service.request("telegram", f"flood{n}")
+    assert clock.t >= 800 and (await service.request("telegram", "real")).full
+    clock.t += 100
+    got = await service.request("telegram", "real")
+    assert got.new and got.code is not None
+    assert sorted(r.sender_id for r in await service.pending("telegram")) == ["flood1", "flood2", "real"]
+
+
+async def test_an_idle_request_gives_its_slot_to_a_new_sender_first() -> None:
+    clock = FakeClock()
+    service = PairingService(MemoryPairingStore(), clock, idle_seconds=600, hold_seconds=900)
+    for n in range(3):
+        await service.request("telegram", f"s{n}")
+    clock.t += 300
+    await service.request("telegram", "s0")
+    await service.request("telegram", "s2")
+    clock.t += 300  # s1 has been quiet for 600 s; the others for 300 s
+    assert (await service.request("telegram", "new")).new
+    assert sorted(r.sender_id for r in await service.pending("telegram")) == ["new", "s0", "s2"]
+
+
+async def test_a_pending_code_is_not_sent_again_on_every_message() -> None:
+    clock = FakeClock()
+    service = PairingService(MemoryPairingStore(), clock, resend_after_seconds=600)
+    first = await service.request("telegram", "s1")
+    assert first.new and not first.quiet
+    for _ in range(5):
+        clock.t += 10
+        again = await service.request("telegram", "s1")
+        assert (again.code, again.quiet) == (first.code, True)
+    clock.t += 600  # quiet for ten minutes: reminded once
+    reminded = await service.request("telegram", "s1")
+    assert (reminded.code, reminded.quiet) == (first.code, False)
