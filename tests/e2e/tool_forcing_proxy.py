@@ -14,41 +14,22 @@ not JSON (`invalid character` at the first raw newline, or truncated). Which way
 depends on the build's floating-point path (a fresh compile on another CPU, sampling above
 temperature 0), not on anything the test controls. So for the forced request only, every plain
 string in the tool's parameters gets `pattern` ``^[ !#-\\[\\]-~]{1,48}$`` (printable ASCII without
-`"` and `\\`, at most 48 characters), which the converter turns into a bounded character class: the
-output is then valid JSON that closes well within the test's `max_tokens`, whatever the model
-writes inside it. Checked against the real server: 24 forced `exec` calls at temperatures 0, 1.0
-and 1.5 all parsed, against 1 in 6 malformed at 0.8 with the schema as the gateway sends it.
+`"` and `\\`, at most 48 characters; `strict_arguments` in tests/fixtures/llm_servers.py), which
+the converter turns into a bounded character class: the output is then valid JSON that closes well
+within the test's `max_tokens`, whatever the model writes inside it. Checked against the real
+server: 24 forced `exec` calls at temperatures 0, 1.0 and 1.5 all parsed, against 1 in 6 malformed
+at 0.8 with the schema as the gateway sends it.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 import httpx
 
 from rustyclaw.adapters.http.asgi import Receive, Scope, Send, send_json
-
-# Printable ASCII except `"` and `\`, bounded: a JSON string body needing no escapes.
-FORCED_STRING_PATTERN = "^[ !#-\\[\\]-~]{1,48}$"
-
-
-def strict_arguments(schema: dict[str, Any]) -> dict[str, Any]:
-    """`schema` with every unconstrained string (at any depth) limited to FORCED_STRING_PATTERN."""
-    out = copy.deepcopy(schema)
-
-    def tighten(node: Any) -> None:
-        if not isinstance(node, dict):
-            return
-        if node.get("type") == "string" and not {"enum", "const", "pattern", "format"} & node.keys():
-            node["pattern"] = FORCED_STRING_PATTERN
-        for child in (node.get("properties") or {}).values():
-            tighten(child)
-        tighten(node.get("items"))
-
-    tighten(out)
-    return out
+from tests.fixtures.llm_servers import strict_arguments
 
 
 class ToolForcingProxy:
