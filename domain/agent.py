@@ -79,24 +79,24 @@ class AgentRunner:
         model: str | None = None,
         task: str = "default",
         options: TurnOptions | None = None,
+        context_tokens: int | None = None,
     ) -> TurnOutcome:
         """`history` already ends with the user's message; it is extended as steps complete.
         `options` (a request's own max_tokens, sampling, stop, seed, extra system text) win over
-        the configured values for this turn."""
+        the configured values for this turn. `context_tokens` is the model's window when known
+        (domain/maintenance.py), else the configured one."""
         send = emit or _noop
         opts = options or TurnOptions()
         if opts.system:
             system_prompt = f"{system_prompt}\n\n{opts.system}" if system_prompt else opts.system
-        # A client's max_tokens is honoured but never allowed to leave no room for the prompt.
-        max_completion = self._max_completion
-        if opts.max_tokens is not None:
-            max_completion = max(1, min(opts.max_tokens, self._context_tokens // 2))
+        window_size = context_tokens or self._context_tokens
+        max_completion = self.completion_tokens(window_size, opts)
         temperature = self._temperature if opts.temperature is None else opts.temperature
         system = ChatMessage(role="system", content=system_prompt)
         system.tokens = self._context.text_cost(system_prompt) - tokens.message_overhead(False)
         specs = self._tools.specs(tool_context)
         schema_tokens = sum(self._context.text_cost(_schema_text(spec)) for spec in specs)
-        budget = self._context_tokens - max_completion - schema_tokens
+        budget = window_size - max_completion - schema_tokens
         working = list(history)
         prompt_in = completion_out = 0
         result: LLMResult | None = None
@@ -157,6 +157,21 @@ class AgentRunner:
             usage=Usage(prompt_tokens=prompt_in, completion_tokens=completion_out),
             finish_reason="tool_limit", prompt_tokens=window_tokens, iterations=self._max_iterations,
         )
+
+    def completion_tokens(self, window: int, options: TurnOptions | None = None) -> int:
+        """The completion reserve: a client's max_tokens is honoured but never allowed to leave no
+        room for the prompt, and a small model's window keeps at least half for the prompt."""
+        requested = options.max_tokens if options is not None else None
+        wanted = self._max_completion if requested is None else requested
+        return max(1, min(wanted, window // 2))
+
+    def fixed_tokens(self, system_prompt: str, tool_context: ToolContext, options: TurnOptions | None = None) -> int:
+        """What a request's prompt carries besides history: the system prompt and the tool schemas."""
+        if options is not None and options.system:
+            system_prompt = f"{system_prompt}\n\n{options.system}" if system_prompt else options.system
+        specs = self._tools.specs(tool_context)
+        return (self._context.text_cost(system_prompt) + tokens.REPLY_PRIMING
+                + sum(self._context.text_cost(_schema_text(spec)) for spec in specs))
 
     def stamp(self, message: ChatMessage) -> ChatMessage:
         """Gives a message its id, time and cached token count."""

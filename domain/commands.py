@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from rustyclaw.domain.compaction import CompactionReport
 from rustyclaw.domain.messages import SessionEntry
 
 HELP_TEXT = """Commands:
@@ -14,6 +15,7 @@ HELP_TEXT = """Commands:
 /status: this session's key, model and token use
 /model: show the model; /model <provider/model> to switch this session; /model default to go back
 /tts on|off|auto: speak this session's replies as voice notes, never, or as configured
+/compact [focus]: summarise older turns now to free context (the full history stays stored)
 /stop: stop the answer that is running
 /elevated on|off: let this session run tools that need elevation (allowed senders only)
 /help: this list"""
@@ -23,7 +25,7 @@ HELP_TEXT = """Commands:
 UNLOCKED = frozenset({"stop", "help", "unknown"})
 # What a command name looks like; "/etc/hosts?" or "/ 2" are text, not commands.
 _COMMAND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help", "elevated", "tts"})
+KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help", "elevated", "tts", "compact"})
 
 
 class Command(msgspec.Struct, frozen=True):
@@ -58,7 +60,20 @@ def status_text(entry: SessionEntry, model: str, messages: int, context_tokens: 
         f"Model: {model}\n"
         f"Messages: {messages}\n"
         f"Tokens: {entry.input_tokens} in, {entry.output_tokens} out, "
-        f"last prompt {entry.context_tokens} of {context_tokens}"
+        f"last prompt {entry.context_tokens} of {context_tokens}\n"
+        f"Compactions: {entry.compaction_count}"
+    )
+
+
+def compact_text(report: CompactionReport | None) -> str:
+    if report is None:
+        return "Nothing to compact yet."
+    if not report.compacted:
+        return "Nothing to compact yet." if report.reason == "nothing to compact yet" else (
+            f"Compaction did not happen: {report.reason}.")
+    return (
+        f"Compacted {report.messages_summarised} older messages into a summary; context "
+        f"{report.tokens_before} -> {report.tokens_after} tokens. The full history stays stored."
     )
 
 

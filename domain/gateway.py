@@ -11,10 +11,12 @@ import msgspec
 
 from rustyclaw.domain import commands
 from rustyclaw.domain import voice as voice_rules
-from rustyclaw.domain.agent import AgentRunner, TurnOutcome, new_message_id
+from rustyclaw.domain.agent import AgentRunner, Commit, TurnOutcome, new_message_id
+from rustyclaw.domain.compaction import summary_section
 from rustyclaw.domain.elevation import ElevationGate, elevated_command
-from rustyclaw.domain.errors import AudioError, InvalidInputError, LLMError, LLMUnavailableError
+from rustyclaw.domain.errors import AudioError, ContextOverflowError, InvalidInputError, LLMError, LLMUnavailableError
 from rustyclaw.domain.events import Reply, TurnStarted
+from rustyclaw.domain.maintenance import ContextMaintenance
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.session_keys import session_key
@@ -58,6 +60,14 @@ def describe_llm_error(exc: LLMError) -> str:
     return f"Sorry, the model could not answer: {exc}"
 
 
+class _TooLongAfterAll(Exception):
+    """The server's real window turned out too small for the user's message."""
+
+    def __init__(self, notice: str) -> None:
+        super().__init__(notice)
+        self.notice = notice
+
+
 class Gateway:
     def __init__(
         self,
@@ -71,8 +81,11 @@ class Gateway:
         elevation: ElevationGate | None = None,
         voice: VoiceNotes | None = None,
         hooks: TurnHooks | None = None,
+        maintenance: ContextMaintenance | None = None,
     ) -> None:
         self.sessions = sessions
+        # The model's real window, the too-long check and compaction (None: the configured window only).
+        self._maintenance = maintenance
         self._agent = agent
         self._prompts = prompts
         self._llm = llm
@@ -213,8 +226,10 @@ class Gateway:
         elif command.name == "status":
             history = await self.sessions.history(entry)
             text = commands.status_text(
-                entry, self._model_of(entry), len(history), self._settings.context_tokens
+                entry, self._model_of(entry), len(history), await self._window(entry)
             )
+        elif command.name == "compact":
+            text = await self._compact_command(entry, message, command.args)
         elif command.name == "elevated":
             refusal = (
                 "elevated mode is not available (no tool policy is configured)" if self._elevation is None
@@ -239,6 +254,36 @@ class Gateway:
     def _model_of(self, entry: SessionEntry) -> str:
         return entry.model or self._settings.agent_models.get(entry.agent_id) or self._llm.model_for("default")
 
+    async def _window(self, entry: SessionEntry) -> int:
+        if self._maintenance is None:
+            return self._settings.context_tokens
+        return await self._maintenance.windows.window_for(self._model_of(entry))
+
+    def _tool_context(self, entry: SessionEntry, message: InboundMessage) -> ToolContext:
+        return ToolContext(
+            agent_id=entry.agent_id, session_key=entry.key, session_id=entry.session_id,
+            channel=message.channel, sender_id=message.sender_id,
+            elevated=entry.elevated_level != "off", model=self._model_of(entry),
+        )
+
+    async def _compact_command(self, entry: SessionEntry, message: InboundMessage, focus: str) -> str:
+        maintenance = self._maintenance
+        if maintenance is None:
+            return "Compaction is not available here."
+        window = await self._window(entry)
+        fixed = self._agent.fixed_tokens(self._prompts.build(entry.agent_id, entry.key),
+                                         self._tool_context(entry, message))
+        async with self.sessions.running(entry.key):
+            prepared = await maintenance.prepare(
+                entry, await maintenance.view(entry), fixed, window, self._session_model(entry),
+                force=True, instructions=focus,
+            )
+        await self.sessions.touch(entry, message)
+        return commands.compact_text(prepared.report)
+
+    def _session_model(self, entry: SessionEntry) -> str | None:
+        return entry.model or self._settings.agent_models.get(entry.agent_id)
+
     async def _turn(self, entry: SessionEntry, message: InboundMessage, emit: Emit | None) -> Reply:
         user = ChatMessage(
             role="user",
@@ -250,34 +295,43 @@ class Gateway:
         if message.sender_name:
             user.meta["sender"] = message.sender_name
         self._agent.stamp(user)  # counted once here, stored with its count
+        tool_context = self._tool_context(entry, message)
+        base_prompt = self._prompts.build(entry.agent_id, entry.key)
+        maintenance = self._maintenance
+        window = await self._window(entry)
+        too_long = None
+        if maintenance is not None:
+            fixed = self._agent.fixed_tokens(base_prompt, tool_context, message.options)
+            too_long = maintenance.too_long(
+                user, window, fixed + self._agent.completion_tokens(window, message.options))
+            if too_long is not None:
+                # Stored (nothing accepted is lost) but never sent: it would break every later turn.
+                maintenance.exclude(user)
         # The user's message is stored before the model is asked: nothing accepted is lost.
         with anyio.CancelScope(shield=True):
             await self.sessions.append(entry, [user])
-        history = await self.sessions.history(entry)
+        if too_long is not None:
+            await self.sessions.touch(entry, message)
+            return Reply(text=too_long.notice(), session_key=entry.key, session_id=entry.session_id,
+                         finish_reason="too_long")
 
         async def commit(step: Sequence[ChatMessage]) -> None:
             with anyio.CancelScope(shield=True):
                 await self.sessions.append(entry, step)
 
-        tool_context = ToolContext(
-            agent_id=entry.agent_id, session_key=entry.key, session_id=entry.session_id,
-            channel=message.channel, sender_id=message.sender_id,
-            elevated=entry.elevated_level != "off", model=self._model_of(entry),
-        )
         if emit is not None:
             await emit(TurnStarted(session_key=entry.key))
         outcome: TurnOutcome | None = None
         error: str | None = None
         async with self.sessions.running(entry.key) as scope:
             try:
-                outcome = await self._agent.run(
-                    self._prompts.build(entry.agent_id), history, tool_context,
-                    commit=commit, emit=emit, model=entry.model or self._settings.agent_models.get(
-                        entry.agent_id), options=message.options,
-                )
+                outcome = await self._run_in_window(entry, message, user, base_prompt, tool_context,
+                                                    window, commit, emit)
             except LLMError as exc:
                 log.warning("turn failed: %s", exc, extra={"session": entry.key})
                 error = describe_llm_error(exc)
+            except _TooLongAfterAll as late:
+                error = late.notice
         self.turns_total += 1
         with anyio.CancelScope(shield=True):
             if outcome is not None:
@@ -298,3 +352,38 @@ class Gateway:
             text=outcome.text, session_key=entry.key, session_id=entry.session_id, model=outcome.model,
             usage=outcome.usage, finish_reason=outcome.finish_reason,
         )
+
+    async def _run_in_window(
+        self, entry: SessionEntry, message: InboundMessage, user: ChatMessage, base_prompt: str,
+        tool_context: ToolContext, window: int, commit: Commit, emit: Emit | None,
+    ) -> TurnOutcome:
+        """The agent's run inside the session's active view (the latest summary plus what follows),
+        compacted first when it nears the window; a server that still finds the prompt too long
+        teaches its window and gets one retry after a forced compaction."""
+        model = self._session_model(entry)
+        maintenance = self._maintenance
+        if maintenance is None:
+            history = await self.sessions.history(entry)
+            return await self._agent.run(base_prompt, history, tool_context, commit=commit, emit=emit,
+                                         model=model, options=message.options)
+        fixed = self._agent.fixed_tokens(base_prompt, tool_context, message.options)
+        prepared = await maintenance.prepare(entry, await maintenance.view(entry), fixed, window, model)
+        for attempt in (1, 2):
+            try:
+                return await self._agent.run(
+                    base_prompt + summary_section(prepared.view.summary), prepared.view.messages, tool_context,
+                    commit=commit, emit=emit, model=model, options=message.options, context_tokens=window,
+                )
+            except ContextOverflowError as exc:
+                if attempt == 2:
+                    raise
+                model_ref = self._model_of(entry)
+                maintenance.windows.learn(model_ref, exc, window)
+                window = await maintenance.windows.window_for(model_ref)
+                late = maintenance.too_long(
+                    user, window, fixed + self._agent.completion_tokens(window, message.options))
+                if late is not None:
+                    raise _TooLongAfterAll(late.notice()) from exc
+                prepared = await maintenance.prepare(
+                    entry, await maintenance.view(entry), fixed, window, model, force=True)
+        raise AssertionError("unreachable")  # the loop returns or raises

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+import anyio
 import msgspec
 
 from rustyclaw.domain.compaction import (
@@ -148,7 +149,8 @@ class ContextMaintenance:
         return active_view(await self._sessions.history(entry))
 
     def too_long(self, message: ChatMessage, window: int, fixed_tokens: int) -> TooLong | None:
-        """`fixed_tokens`: system prompt, tool schemas and the completion reserve."""
+        """`fixed_tokens`: system prompt, tool schemas and the completion reserve: what the message
+        must share the window with even when every older turn is left out."""
         available = window - fixed_tokens
         cost = self._context.cost(message)
         if cost <= available:
@@ -187,9 +189,10 @@ class ContextMaintenance:
         if compaction is None:
             return Prepared(view=view, report=report, flushed=flushed)
         self._stamp(compaction)
-        await self._sessions.append(entry, [compaction])
-        entry.compaction_count += 1
-        await self._sessions.store.put_session(entry)
+        with anyio.CancelScope(shield=True):  # a /stop must not leave the entry half-recorded
+            await self._sessions.append(entry, [compaction])
+            entry.compaction_count += 1
+            await self._sessions.store.put_session(entry)
         log.info("compaction complete session=%s tokens %d -> %d", entry.key, report.tokens_before,
                  report.tokens_after)
         return Prepared(view=await self.view(entry), report=report, flushed=flushed)

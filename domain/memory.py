@@ -66,7 +66,8 @@ def is_main_session(session_key: str, agent_id: str, main_key: str = "main") -> 
 
 def memory_prompt_section(workspace: Workspace | None, agent_id: str, session_key: str,
                           main_key: str, limit: int) -> str:
-    """The MEMORY.md section of the system prompt: main session only, capped like other files."""
+    """The MEMORY.md section of the system prompt's Project Context: main session only, capped like
+    the other workspace files; "" when it does not apply."""
     if workspace is None or not is_main_session(session_key, agent_id, main_key):
         return ""
     text = workspace.read_text(agent_id, MEMORY_FILE, limit + 1)
@@ -75,7 +76,7 @@ def memory_prompt_section(workspace: Workspace | None, agent_id: str, session_ke
     body = text.strip()
     if len(body) > limit:
         body = body[:limit] + f"\n[... truncated at {limit} characters ...]"
-    return f"\n\n## {MEMORY_FILE}\n{body}"
+    return f"## {MEMORY_FILE}\n{body}"
 
 
 def private_paths(session_key: str, agent_id: str, main_key: str) -> tuple[str, ...]:

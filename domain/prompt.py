@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rustyclaw.domain.memory import memory_prompt_section
 from rustyclaw.ports.workspace import Workspace
 
 # OpenClaw's order of injection.
@@ -35,14 +36,18 @@ class PromptBuilder:
         per_file_chars: int = 20_000,
         total_chars: int = 150_000,
         files: Sequence[str] = BOOTSTRAP_FILES,
+        memory_main_key: str | None = None,
     ) -> None:
+        """`memory_main_key` set (the sessions' main key): MEMORY.md joins the Project Context of
+        each agent's main session (OpenClaw: main session only; group chats never see it)."""
         self._workspace = workspace
         self._base = base_prompt or BASE_PROMPT
         self._per_file = per_file_chars
         self._total = total_chars
         self._files = tuple(files)
+        self._memory_main_key = memory_main_key
 
-    def build(self, agent_id: str) -> str:
+    def build(self, agent_id: str, session_key: str | None = None) -> str:
         sections: list[str] = []
         remaining = self._total
         if self._workspace is not None:
@@ -56,6 +61,11 @@ class PromptBuilder:
                 body = cap(cap(text.strip(), self._per_file), remaining)
                 remaining -= len(body)
                 sections.append(f"## {name}\n{body}")
+        if self._memory_main_key is not None and session_key is not None and remaining > 0:
+            memory = memory_prompt_section(self._workspace, agent_id, session_key, self._memory_main_key,
+                                           min(self._per_file, remaining))
+            if memory:
+                sections.append(memory)
         if not sections:
             return self._base
         return self._base + "\n\n# Project Context\n\n" + "\n\n".join(sections)

@@ -12,7 +12,6 @@ from rustyclaw.domain.compaction import (
     EXCLUDED_META,
     Budget,
     CompactionSettings,
-    MemoryFlushSettings,
     active_view,
     compaction_entry,
     plan_cut,
