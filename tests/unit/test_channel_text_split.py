@@ -44,3 +44,33 @@ def test_utf16_units_count_astral_characters_twice() -> None:
 def test_a_bad_limit_is_refused() -> None:
     with pytest.raises(ValueError):
         split_text("x", 0)
+
+
+FLAG = "\U0001f1e9\U0001f1ea"  # DE: two regional indicators, one flag
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"  # ZWJ sequence, one emoji
+ACCENTED = "e\u0301"  # e + combining acute
+
+
+@pytest.mark.parametrize("cluster", [FLAG, FAMILY, ACCENTED, "\r\n", "\U0001f44d\U0001f3fd"])
+@pytest.mark.parametrize("units", ["chars", "utf16"])
+def test_cuts_never_fall_inside_a_grapheme_cluster(cluster: str, units: str) -> None:
+    text = cluster * 300
+    for limit in (5, 7, 11, 64, 4096):
+        if measure(cluster, units) > limit:  # type: ignore[arg-type]
+            continue  # a cluster longer than the limit is cut inside (below)
+        pieces = split_text(text, limit, units)  # type: ignore[arg-type]
+        assert "".join(pieces) == text.strip("\n").strip()
+        for piece in pieces:
+            assert measure(piece, units) <= limit  # type: ignore[arg-type]
+            assert piece.replace(cluster, "") == "", (limit, piece)
+
+
+def test_a_flag_at_the_limit_moves_to_the_next_piece_whole() -> None:
+    assert split_text("abc" + FLAG + "def", 4) == ["abc", FLAG + "de", "f"]
+    assert split_text("abc" + FLAG + "def", 4, "utf16") == ["abc", FLAG, "def"]
+
+
+def test_one_cluster_longer_than_the_limit_is_still_cut_to_fit() -> None:
+    zalgo = "a" + "\u0301" * 50
+    pieces = split_text(zalgo, 10)
+    assert "".join(pieces) == zalgo and all(len(p) <= 10 for p in pieces)
