@@ -61,6 +61,20 @@ class TranscriptState:
     lines: int = 0
     last_id: str | None = None
     inbound: set[str] = field(default_factory=set)
+    # The bytes just before `end`: if they changed, another writer (OpenClaw rewrites transcripts
+    # in place, same inode) replaced what we had read, and the file is read again from the start.
+    tail: bytes = b""
+
+
+# Long enough that a rewrite is all but certain to change it, short enough to cost one small read.
+_TAIL_BYTES = 64
+
+
+def _rewritten(fd: int, state: TranscriptState) -> bool:
+    if not state.tail:
+        return False
+    start = state.end - len(state.tail)
+    return start < 0 or os.pread(fd, len(state.tail), start) != state.tail
 
 
 @dataclass(slots=True)
@@ -124,9 +138,9 @@ def refresh(
     Without `repair` (a read-only store) an interrupted write is reported but left in place.
     """
     info = os.fstat(fd)
-    if info.st_ino != state.ino or info.st_size < state.end:
+    if info.st_ino != state.ino or info.st_size < state.end or _rewritten(fd, state):
         state.ino, state.end, state.lines, state.last_id = info.st_ino, 0, 1, None
-        state.inbound = set()
+        state.inbound, state.tail = set(), b""
     if info.st_size == state.end:
         return [], None
     data = os.pread(fd, info.st_size - state.end, state.end)
@@ -146,6 +160,8 @@ def refresh(
         _write_all(fd, b"\n")
         scan.end += 1
     state.end, state.lines = scan.end, scan.lines
+    size = min(_TAIL_BYTES, state.end)
+    state.tail = os.pread(fd, size, state.end - size) if size else b""
     for entry in scan.entries:
         if entry.get("type") != "session" and isinstance(entry.get("id"), str):
             state.last_id = entry["id"]
@@ -237,6 +253,7 @@ def append(
             log.exception("could not cut a failed append from %s", path)
         raise
     state.end = start + sum(len(line) for line in lines)
+    state.tail = (state.tail + b"".join(lines))[-_TAIL_BYTES:]
     state.lines += len(lines)
     state.last_id = parent
     state.inbound.update(m.inbound_id for m in batch if m.inbound_id is not None)

@@ -94,9 +94,10 @@ def index_value(entry: SessionEntry, session_file: str, previous: dict[str, Any]
     if previous:
         value.update((k, v) for k, v in previous.items() if k not in _INDEX_FIELDS)
     extra: dict[str, Any] = {}
-    updated_ms, exact = _exact_ms(entry.updated_at)
-    if not exact:
-        extra["updatedAt"] = entry.updated_at
+    # updatedAt lives in OpenClaw's own field only (ms): OpenClaw updates it when it writes to a
+    # shared store, and a copy of ours that it never touches would make idle resets fire on
+    # sessions in use.
+    updated_ms = _ms(entry.updated_at)
     started_ms, exact = _exact_ms(entry.created_at)
     if not exact:
         extra["createdAt"] = entry.created_at
@@ -133,8 +134,12 @@ def session_entry(key: str, agent_id: str, value: Any) -> SessionEntry:
     extra = value.get(EXTRA)
     if not isinstance(extra, dict):
         extra = {}
-    updated = _seconds(extra.get("updatedAt"), value.get("updatedAt"))
-    created = _seconds(extra.get("createdAt"), value.get("sessionStartedAt"), updated)
+    # OpenClaw's ms fields are the truth; our exact float is used only while it still agrees with
+    # them (OpenClaw moves sessionStartedAt on a reset and never updates our copy).
+    updated = _seconds(_agreeing(extra.get("updatedAt"), value.get("updatedAt")), value.get("updatedAt"))
+    created = _seconds(
+        _agreeing(extra.get("createdAt"), value.get("sessionStartedAt")), value.get("sessionStartedAt"), updated
+    )
     chat_type = extra.get("chatType")
     if chat_type not in _CHAT_TYPE_OUT:
         chat_type = _CHAT_TYPE_IN.get(str(value.get("chatType", "direct")), "direct")
@@ -156,6 +161,15 @@ def session_entry(key: str, agent_id: str, value: Any) -> SessionEntry:
         number = value.get(name)
         fields[field] = int(number) if isinstance(number, int | float) and not isinstance(number, bool) else 0
     return SessionEntry(**fields)
+
+
+def _agreeing(exact: Any, ms: Any) -> Any:
+    """`exact` (seconds) if it rounds to `ms` (or there is no `ms`), else None."""
+    if not isinstance(exact, int | float) or isinstance(exact, bool):
+        return None
+    if isinstance(ms, int | float) and not isinstance(ms, bool) and _ms(float(exact)) != round(ms):
+        return None
+    return exact
 
 
 def _seconds(exact: Any, ms: Any, default: float = 0.0) -> float:
