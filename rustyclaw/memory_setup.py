@@ -1,0 +1,100 @@
+"""Builds memory (index, files, tools) and context maintenance (windows, compaction, flush) for the core.
+
+The composition root calls `MemorySetup(...)` with settings objects, registers `tools`, runs
+`start()`/`aclose()` in its lifecycle and gives `maintenance(...)` to the Gateway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from rustyclaw.adapters.llm.model_info import ServerWindowProbe
+from rustyclaw.adapters.memory.files import WorkspaceMemoryFiles
+from rustyclaw.adapters.memory.fts import FtsMemoryIndex
+from rustyclaw.adapters.tools.memory import MemoryGetTool, MemorySearchTool
+from rustyclaw.config.compaction import CompactionConfig, MemoryConfig
+from rustyclaw.domain.agent import AgentRunner
+from rustyclaw.domain.compaction import CompactionSettings, MemoryFlushSettings
+from rustyclaw.domain.compactor import Compactor
+from rustyclaw.domain.context import ContextBuilder
+from rustyclaw.domain.maintenance import ContextMaintenance, ContextWindows
+from rustyclaw.domain.memory import MemoryFlusher, MemorySettings
+from rustyclaw.domain.sessions import SessionService
+from rustyclaw.ports.archive import TranscriptArchive
+from rustyclaw.ports.clock import Clock
+from rustyclaw.ports.llm import LLMClient
+from rustyclaw.ports.model_info import ContextWindowProbe
+from rustyclaw.ports.session_store import SessionStore
+from rustyclaw.ports.tools import Tool
+
+INDEX_FILE = Path("memory") / "index.sqlite"
+
+
+def compaction_settings(cfg: CompactionConfig) -> CompactionSettings:
+    flush = cfg.memory_flush
+    return CompactionSettings(
+        enabled=cfg.enabled, reserve_tokens=cfg.reserve_tokens, reserve_tokens_floor=cfg.reserve_tokens_floor,
+        keep_recent_tokens=cfg.keep_recent_tokens, summary_max_tokens=cfg.summary_max_tokens, model=cfg.model,
+        timeout_seconds=cfg.timeout_seconds, notify_user=cfg.notify_user,
+        memory_flush=MemoryFlushSettings(enabled=flush.enabled, soft_threshold_tokens=flush.soft_threshold_tokens,
+                                         model=flush.model),
+    )
+
+
+def memory_settings(cfg: MemoryConfig) -> MemorySettings:
+    return MemorySettings(enabled=cfg.enabled, sources=tuple(cfg.sources), max_results=cfg.max_results,
+                          min_score=cfg.min_score, get_max_chars=cfg.get_max_chars)
+
+
+def window_probe(base_urls: Mapping[str, str], known: Mapping[str, int],
+                 headers: Mapping[str, Mapping[str, str]] | None = None) -> ServerWindowProbe:
+    """`known`: windows RustyClaw set itself (the embedded server's n_ctx under its model ref)."""
+    return ServerWindowProbe(base_urls, known=known, headers=headers)
+
+
+class MemorySetup:
+    def __init__(
+        self,
+        state_dir: Path,
+        folder_of: Callable[[str], Path],
+        store: SessionStore,
+        archive: TranscriptArchive | None,
+        memory: MemorySettings,
+        compaction: CompactionSettings,
+        main_key: str = "main",
+    ) -> None:
+        self.memory = memory
+        self.compaction = compaction
+        self.files = WorkspaceMemoryFiles(folder_of)
+        self.index = FtsMemoryIndex(state_dir / INDEX_FILE, self.files, store, archive)
+        self.tools: list[Tool] = []
+        if memory.enabled:
+            self.tools = [
+                MemorySearchTool(self.index, memory, main_key),
+                MemoryGetTool(self.files, memory, store=store, archive=archive, main_key=main_key),
+            ]
+
+    async def start(self) -> None:
+        if self.memory.enabled:
+            await self.index.start()
+
+    async def aclose(self) -> None:
+        await self.index.aclose()
+
+    def maintenance(
+        self,
+        sessions: SessionService,
+        llm: LLMClient,
+        context: ContextBuilder,
+        clock: Clock,
+        runner: AgentRunner,
+        probe: ContextWindowProbe | None,
+        default_window: int,
+    ) -> ContextMaintenance:
+        settings = self.compaction
+        flusher = MemoryFlusher(llm, context, self.files, settings.memory_flush, settings.timeout_seconds)
+        return ContextMaintenance(
+            sessions, Compactor(llm, context, settings), context, ContextWindows(probe, default_window, clock),
+            clock, runner.stamp, flusher,
+        )
