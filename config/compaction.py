@@ -37,11 +37,18 @@ class CompactionConfig(Section):
     memory_flush: MemoryFlushConfig = section()
 
 
+MemorySourceName = Literal["memory", "sessions"]
+
+
+def _all_sources() -> list[MemorySourceName]:
+    return ["memory", "sessions"]
+
+
 class MemoryConfig(Section):
     """`memory_search` / `memory_get` over MEMORY.md, memory/*.md and (optionally) past transcripts."""
 
     enabled: bool = True
-    sources: list[Literal["memory", "sessions"]] = Field(default_factory=lambda: ["memory", "sessions"], min_length=1)
+    sources: list[MemorySourceName] = Field(default_factory=_all_sources, min_length=1)
     max_results: int = Field(6, ge=1, le=50)
     # Scores are relative to the best hit of a query (BM25 keyword search); 0 keeps every match.
     min_score: float = Field(0.0, ge=0, le=1)
