@@ -25,7 +25,8 @@ def write_config(path: Path, state: Path, base_url: str, model: str, **extra: An
             "embedded": {"enabled": False},
             "contextTokens": 4096,
             "maxTokens": 96,
-            # llama-cpp-python 0.3.36 may ignore a forced tool call's grammar above temperature 0.
+            # Greedy decoding: the same build answers the same prompt the same way. Forced tool
+            # calls are made JSON-safe by the proxy (tests/e2e/tool_forcing_proxy.py), not by this.
             "temperature": 0,
             "retry": {"attempts": 1},
         },
