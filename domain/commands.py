@@ -20,12 +20,15 @@ HELP_TEXT = """Commands:
 /elevated on|off: let this session run tools that need elevation (allowed senders only)
 /help: this list"""
 
+# Telegram's /start (sent when a user first opens the bot): a greeting, not a message for the model.
+START_TEXT = "Hi! I'm your assistant: just write to me. Send /help to see what else I can do."
+
 # Commands the gateway answers before taking the session's turn lock ("unknown": a /word that is
 # no command of ours nor of a plugin, answered with the list instead of being sent to the model).
-UNLOCKED = frozenset({"stop", "help", "unknown"})
+UNLOCKED = frozenset({"stop", "help", "start", "unknown"})
 # What a command name looks like; "/etc/hosts?" or "/ 2" are text, not commands.
 _COMMAND_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help", "elevated", "tts", "compact"})
+KNOWN = frozenset({"new", "reset", "status", "model", "stop", "help", "elevated", "tts", "compact", "start"})
 
 
 class Command(msgspec.Struct, frozen=True):
@@ -47,6 +50,17 @@ def parse_command(text: str, reset_triggers: tuple[str, ...] = ("/new", "/reset"
     if name not in KNOWN:
         return Command("unknown", name) if _COMMAND_NAME.fullmatch(name) else None
     return Command(name, args.strip())
+
+
+def menu() -> list[tuple[str, str]]:
+    """(command, description) for each command in the help text, e.g. for Telegram's setMyCommands."""
+    found: list[tuple[str, str]] = []
+    for line in HELP_TEXT.splitlines():
+        if line.startswith("/"):
+            names, _, description = line.partition(": ")
+            for name in names.split(" or "):
+                found.append((name.split(" ")[0].lstrip("/"), description[:256]))
+    return found
 
 
 def unknown_text(name: str) -> str:

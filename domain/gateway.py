@@ -9,7 +9,7 @@ from typing import Any, Protocol
 import anyio
 import msgspec
 
-from rustyclaw.domain import commands
+from rustyclaw.domain import commands, media_notice
 from rustyclaw.domain import voice as voice_rules
 from rustyclaw.domain.agent import AgentRunner, Commit, TurnOutcome, new_message_id
 from rustyclaw.domain.compaction import summary_section
@@ -136,7 +136,8 @@ class Gateway:
             if decision.reply is None:
                 return None
             return Reply(text=decision.reply, session_key=key, session_id="", command="access")
-        if media is not None:
+        # Voice notes are fetched only when speech to text can use them (no download otherwise).
+        if media is not None and self._voice is not None and self._voice.can_listen:
             try:
                 message = await media(message)
             except AudioError as exc:
@@ -147,6 +148,9 @@ class Gateway:
             return Reply(text=heard.problem, session_key=key, session_id="", command="voice",
                          error=heard.problem, transcript=heard.transcript)
         message = heard.message
+        images = media_notice.unseen_images(message)
+        if images and not message.text.strip():
+            return Reply(text=media_notice.IMAGE_NOTICE, session_key=key, session_id="", command="media")
         self._validate(message)
         if self._hooks is not None:
             # Plugins see a message after access and transcription, before commands and the agent.
@@ -174,6 +178,8 @@ class Gateway:
                 reply = await self._locked_command(command, entry, message)
             else:
                 reply = await self._turn(entry, message, emit)
+            if images:
+                reply = media_notice.with_caption_notice(reply)
             return await voice_rules.speak_reply(self._voice, reply, entry.tts, heard)
 
     async def _stateless_turn(
@@ -213,6 +219,8 @@ class Gateway:
             text = "Stopped." if self.sessions.stop(key) else "Nothing is running."
         elif command.name == "unknown":
             text = commands.unknown_text(command.args)
+        elif command.name == "start":
+            text = commands.START_TEXT
         else:
             text = commands.HELP_TEXT
         return Reply(text=text, session_key=key, session_id="", command=command.name)
