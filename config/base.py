@@ -34,6 +34,8 @@ class Section(BaseModel):
         validate_default=True,
         # YAML turns `allowFrom: [123]` or `phoneNumberId: 123` into numbers; ids are text.
         coerce_numbers_to_str=True,
+        # Read and validated once: nothing may change the settings afterwards (rustyclaw/settings.py).
+        frozen=True,
     )
 
 

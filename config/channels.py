@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from rustyclaw.config.base import ProblemsError, SecretStrValue, Section, section
 
@@ -59,6 +69,8 @@ class TelegramConfig(ChannelAccessConfig):
     mode: Literal["polling", "webhook"] = "polling"
     webhook_url: str | None = None
     webhook_secret: SecretStrValue | None = None
+    # Polling: the pause after an empty getUpdates (a local Bot API server answers at once).
+    poll_interval: float = Field(1.0, ge=0, le=60)
 
     @model_validator(mode="after")
     def _needs_token(self) -> TelegramConfig:
@@ -77,6 +89,8 @@ class DiscordConfig(ChannelAccessConfig):
 
     token: SecretStrValue | None = None
     rest_base_url: str | None = None
+    # The privileged Message Content intent; off, the bot sees the text of mentions and DMs only.
+    message_content_intent: bool = True
 
     @model_validator(mode="after")
     def _needs_token(self) -> DiscordConfig:
@@ -111,9 +125,60 @@ class WhatsAppConfig(ChannelAccessConfig):
 
 
 class ChannelsConfig(Section):
-    """Every channel; only the web chat is on by default."""
+    """Every channel; only the web chat is on by default.
+
+    The built-in platforms have their own keys; a channel registered by another package
+    (rustyclaw/channel_registry.py) has its section under its name too, validated by its own
+    model (`sections()` returns them all). A key that no registered channel owns is refused.
+    """
 
     web: WebChannelConfig = section()
     telegram: TelegramConfig = section()
     discord: DiscordConfig = section()
     whatsapp: WhatsAppConfig = section()
+    _registered: dict[str, ChannelAccessConfig] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _registered_sections(cls, data: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        sections: dict[str, ChannelAccessConfig] = {}
+        if isinstance(data, dict):
+            own = set(cls.model_fields) | {f.alias for f in cls.model_fields.values() if f.alias}
+            extra = [key for key in data if key not in own]
+            if extra:
+                from rustyclaw.channel_registry import settings_model
+
+                data = dict(data)
+                for key in extra:
+                    model = settings_model(str(key))
+                    if model is None:
+                        continue  # left in place: the unknown-key error names the nearest valid key
+                    try:
+                        sections[str(key)] = model.model_validate(data.pop(key), context=info.context)
+                    except ValidationError as exc:
+                        raise ProblemsError([
+                            (".".join(str(part) for part in (key, *error["loc"])), error["msg"])
+                            for error in exc.errors()
+                        ]) from None
+        built = handler(data)
+        if sections and isinstance(built, ChannelsConfig):
+            built._registered = sections
+        return built
+
+    @model_serializer(mode="wrap")
+    def _with_registered(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        # Written back as in the file: each registered channel under its own name.
+        data = handler(self)
+        if isinstance(data, dict):
+            for name, registered in self._registered.items():
+                data[name] = registered.model_dump(mode=info.mode, by_alias=bool(info.by_alias))
+        return data
+
+    @property
+    def registered(self) -> dict[str, ChannelAccessConfig]:
+        """The sections of channels registered by other packages, by name."""
+        return dict(self._registered)
+
+    def sections(self) -> dict[str, ChannelAccessConfig]:
+        """Every platform channel's section by name (built-in and registered)."""
+        return {"telegram": self.telegram, "discord": self.discord, "whatsapp": self.whatsapp, **self._registered}

@@ -358,8 +358,9 @@ class RustyClawConfig(Section):
     @model_validator(mode="after")
     def _fill_state_paths(self) -> RustyClawConfig:
         state = self.gateway.state_dir
+        # Completes the (frozen) sections while they are still being built, during validation.
         if self.storage.sqlite.path is None:
-            self.storage.sqlite.path = state / "rustyclaw.db"
+            object.__setattr__(self.storage.sqlite, "path", state / "rustyclaw.db")
         if self.storage.json_store.dir is None:
-            self.storage.json_store.dir = state
+            object.__setattr__(self.storage.json_store, "dir", state)
         return self

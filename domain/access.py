@@ -15,7 +15,8 @@ Groups, forum threads and broadcast channels (`groupPolicy`):
 Rate limit: each sender may send `messages` messages per `per_seconds` (a sliding window on the
 Clock's monotonic time). The first message over the limit gets one notice; the rest are ignored
 until the window frees. Messages that are dropped silently for policy reasons do not count.
-Channels without settings (the web chat, the CLI) are served as they come.
+The gateway's own channels (`internal`: the web chat, the CLI, cron) are served as they come; any
+other channel without settings is refused (fails closed): only registered, enabled channels have them.
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 
-from rustyclaw.domain.errors import ConfigError
 from rustyclaw.domain.gateway import AccessDecision
 from rustyclaw.domain.messages import InboundMessage
 from rustyclaw.domain.pairing import PairingService
@@ -40,12 +40,16 @@ GroupPolicy = Literal["allowlist", "open", "disabled"]
 Reason = Literal[
     "open-channel", "dm-disabled", "dm-open", "dm-allowed", "dm-unknown", "pairing-code", "pairing-pending",
     "pairing-full", "group-disabled", "group-not-allowed", "group-allowed", "not-mentioned", "rate-limited",
-    "rate-limited-notice",
+    "rate-limited-notice", "unregistered-channel",
 ]
 
 DM_POLICIES: tuple[str, ...] = ("pairing", "allowlist", "open", "disabled")
 GROUP_POLICIES: tuple[str, ...] = ("allowlist", "open", "disabled")
 WILDCARD = "*"
+# The gateway's own surfaces, which have no access settings: served as they come.
+INTERNAL_CHANNELS = frozenset({"web", "cli", "cron"})
+# The gateway's own surfaces, which have no access settings: served as they come.
+INTERNAL_CHANNELS = frozenset({"web", "cli", "cron"})
 
 
 class RateLimit(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,41 +72,6 @@ class ChannelAccess(msgspec.Struct, frozen=True, kw_only=True):
     # group id (or "*") -> require a mention there
     groups: Mapping[str, bool] = msgspec.field(default_factory=dict)
     rate_limit: RateLimit = _DEFAULT_RATE
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> ChannelAccess:
-        """Builds settings from a channel's config section in its file spelling (camelCase).
-
-        Keys this value does not hold (botToken, mode, ...) are ignored; ids may be numbers.
-        `groups` maps an id to `{requireMention: bool}` (or to a bare bool).
-        """
-        dm_policy = raw.get("dmPolicy", "pairing")
-        group_policy = raw.get("groupPolicy", "allowlist")
-        if dm_policy not in DM_POLICIES:
-            raise ConfigError(f"dmPolicy: {dm_policy!r} is not one of {', '.join(DM_POLICIES)}")
-        if group_policy not in GROUP_POLICIES:
-            raise ConfigError(f"groupPolicy: {group_policy!r} is not one of {', '.join(GROUP_POLICIES)}")
-        allow_from = tuple(str(x) for x in raw.get("allowFrom") or ())
-        if dm_policy == "open" and WILDCARD not in allow_from:
-            raise ConfigError('dmPolicy: "open" needs allowFrom: ["*"] (it serves everyone)')
-        groups: dict[str, bool] = {}
-        for key, value in (raw.get("groups") or {}).items():
-            if isinstance(value, Mapping):
-                groups[str(key)] = bool(value.get("requireMention", True))
-            else:
-                groups[str(key)] = bool(value) if value is not None else True
-        rate = raw.get("rateLimit") or {}
-        return cls(
-            dm_policy=dm_policy,
-            allow_from=allow_from,
-            group_policy=group_policy,
-            group_allow_from=tuple(str(x) for x in raw.get("groupAllowFrom") or ()),
-            groups=groups,
-            rate_limit=RateLimit(
-                messages=int(rate.get("messages", _DEFAULT_RATE.messages)),
-                per_seconds=float(rate.get("perSeconds", _DEFAULT_RATE.per_seconds)),
-            ),
-        )
 
 
 class Verdict(msgspec.Struct, frozen=True, kw_only=True):
@@ -186,8 +155,9 @@ class AccessController:
     """The AccessGate for every channel: per-channel ChannelAccess, pairing and rate limits.
 
     `channels` maps a channel name (or `"<channel>:<account>"` for one account of it) to its
-    settings; channels not in it are served as they come (the web chat has its own token).
-    Without a PairingService, `dmPolicy: pairing` behaves as `allowlist`.
+    settings. A channel not in it is refused, unless it is one of `internal` (the gateway's own
+    surfaces, served as they come: the web chat has its own token). Without a PairingService,
+    `dmPolicy: pairing` behaves as `allowlist`.
     """
 
     def __init__(
@@ -195,8 +165,11 @@ class AccessController:
         channels: Mapping[str, ChannelAccess],
         clock: Clock,
         pairing: PairingService | None = None,
+        *,
+        internal: frozenset[str] = INTERNAL_CHANNELS,
     ) -> None:
         self._channels = dict(channels)
+        self._internal = internal
         self._pairing = pairing
         self._limiter = SenderRateLimiter(clock)
         self._allow = {
@@ -226,7 +199,9 @@ class AccessController:
     async def evaluate(self, message: InboundMessage) -> Verdict:
         found = self.settings_for(message)
         if found is None:
-            return Verdict(allowed=True, reason="open-channel")
+            if message.channel in self._internal:
+                return Verdict(allowed=True, reason="open-channel")
+            return Verdict(allowed=False, reason="unregistered-channel")
         name, settings = found
         if message.chat_kind == "direct":
             verdict = await self._direct(message, name, settings)

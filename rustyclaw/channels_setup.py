@@ -1,39 +1,40 @@
-"""Builds the push channels and their access control from the `channels` config section."""
+"""The enabled push channels, from the channel registry, and the access control covering them."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 from rustyclaw.adapters.http.asgi import ASGIApp
-from rustyclaw.domain.access import AccessController, ChannelAccess
-from rustyclaw.domain.errors import ChannelError
+from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
+from rustyclaw.channel_registry import ChannelRegistry, EnabledChannel, default_registry
+from rustyclaw.domain.access import AccessController
+from rustyclaw.domain.errors import ChannelError, ConfigError
 from rustyclaw.domain.messages import OutboundMessage
 from rustyclaw.domain.pairing import PairingService
 from rustyclaw.ports.channel import Channel
 from rustyclaw.ports.clock import Clock
-
-WEBHOOK_PATH = "/channels/{name}/webhook"
+from rustyclaw.settings import Settings
 
 
 class ChannelSetup:
-    """The enabled channels, the AccessGate covering them, and the webhook apps to mount."""
+    """The enabled channels (built, not started), the AccessGate and the webhook apps to mount.
 
-    def __init__(self, cfg: Any, state_dir: Path, clock: Clock) -> None:
-        self.channels: list[Channel] = []
-        self.mounts: dict[str, ASGIApp] = {}
-        sections = {
-            name: getattr(cfg.channels, name).model_dump(by_alias=True)
-            for name in ("telegram", "discord", "whatsapp")
-            if getattr(cfg.channels, name).enabled
-        }
+    Access knows exactly the registered, enabled channels; any other channel name is refused.
+    """
+
+    def __init__(self, settings: Settings, clock: Clock, registry: ChannelRegistry | None = None) -> None:
+        self.enabled: list[EnabledChannel] = (registry or default_registry()).enabled(settings.config.channels)
+        self.channels: list[Channel] = [e.channel for e in self.enabled]
         # The pairing files are only needed when some channel can meet strangers.
-        pairing = PairingService(_pairing_store(state_dir), clock) if sections else None
-        self.access = AccessController(
-            {name: ChannelAccess.from_mapping(raw) for name, raw in sections.items()}, clock, pairing
-        )
-        for name, raw in sections.items():
-            self._add(name, raw)
+        pairing = PairingService(JsonFilePairingStore(settings.state_dir), clock) if self.enabled else None
+        self.access = AccessController({e.name: e.access for e in self.enabled}, clock, pairing)
+        self.mounts: dict[str, ASGIApp] = {}
+        for entry in self.enabled:
+            path = entry.webhook_path
+            if path is None:
+                continue
+            make_app = getattr(entry.channel, "webhook_asgi_app", None)
+            if not callable(make_app):
+                raise ConfigError(f"channels.{entry.name}: registered with a webhook but has no webhook_asgi_app()")
+            self.mounts[path] = make_app()
 
     async def send(self, channel: str, peer_id: str, text: str) -> None:
         """The `message` tool's way out: a text to a peer on an enabled channel."""
@@ -43,28 +44,3 @@ class ChannelSetup:
                 return
         enabled = ", ".join(c.name for c in self.channels) or "none"
         raise ChannelError(f"channel {channel!r} is not enabled (enabled: {enabled})")
-
-    def _add(self, name: str, raw: dict[str, Any]) -> None:
-        if name == "telegram":
-            from rustyclaw.adapters.channels.telegram import telegram_channel_from_config
-
-            telegram = telegram_channel_from_config(raw)
-            self.channels.append(telegram)
-            if telegram.mode == "webhook":
-                self.mounts[WEBHOOK_PATH.format(name=name)] = telegram.webhook_asgi_app()
-        elif name == "discord":
-            from rustyclaw.adapters.channels.discord import discord_channel_from_config
-
-            self.channels.append(discord_channel_from_config(raw))
-        elif name == "whatsapp":
-            from rustyclaw.adapters.channels.whatsapp import whatsapp_channel_from_config
-
-            whatsapp = whatsapp_channel_from_config(raw)
-            self.channels.append(whatsapp)
-            self.mounts[WEBHOOK_PATH.format(name=name)] = whatsapp.webhook_asgi_app()
-
-
-def _pairing_store(state_dir: Path) -> Any:
-    from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
-
-    return JsonFilePairingStore(state_dir)

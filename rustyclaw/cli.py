@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from rustyclaw import __version__
 
@@ -36,8 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     sessions_sub = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = with_config(sessions_sub.add_parser("list", help="list sessions"))
     listing.add_argument("--agent", help="only this agent's sessions")
+    listing.add_argument("--archived", action="store_true", help="list archived transcripts (resets, deleted sessions)")
     show_s = with_config(sessions_sub.add_parser("show", help="print a session's transcript"))
     show_s.add_argument("key", help="session key, e.g. agent:main:main")
+    show_s.add_argument("--archived", action="store_true", help="also print the key's archived transcripts")
     reset = with_config(sessions_sub.add_parser("reset", help="start a session afresh (the old one is archived)"))
     reset.add_argument("key")
 
@@ -50,14 +54,27 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("path", nargs="?", default="~/.openclaw", help="OpenClaw state folder (default ~/.openclaw)")
     imp.add_argument("--to", dest="target", choices=["sqlite", "json", "postgres"],
                      help="backend to import into (default: storage.backend)")
-    from rustyclaw.cli_pairing import add_pairing_parser
-    from rustyclaw.cli_plugins import add_plugins_parser
-    from rustyclaw.cli_sandbox import add_sandbox_parser
-
-    add_pairing_parser(sub)
-    add_plugins_parser(sub)
-    add_sandbox_parser(sub)
+    for entry in COMMANDS:
+        _load(entry)(sub)
     return parser
+
+
+# Commands in their own modules, one line each: "module:function", where the function adds the
+# subparser and sets `handler="module:function"` (that function takes the parsed args and returns
+# the exit code), e.g. `p.set_defaults(handler="rustyclaw.cli_status:run_status")`. Keep the
+# modules light at import: the parser is built on every start.
+COMMANDS = [
+    "rustyclaw.cli_pairing:add_pairing_parser",
+    "rustyclaw.cli_plugins:add_plugins_parser",
+    "rustyclaw.cli_sandbox:add_sandbox_parser",
+    "rustyclaw.cli_status:add_status_parser",
+]
+
+
+def _load(entry: str) -> Callable[..., Any]:
+    module, _, name = entry.partition(":")
+    found: Callable[..., Any] = getattr(importlib.import_module(module), name)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rustyclaw.domain.errors import RustyClawError
 
     try:
+        handler = getattr(args, "handler", None)
+        if handler is not None:
+            code: int = _load(handler)(args)
+            return code
         if args.command == "serve":
             from rustyclaw.cli_serve import run_serve
 
@@ -108,9 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _state_dir(args: argparse.Namespace) -> Path | None:
     if getattr(args, "state_dir", None):
         return None  # the pairing command's own --state-dir wins
-    from rustyclaw.config.loader import load_config
+    from rustyclaw.settings import load_settings
 
-    return Path(load_config(getattr(args, "config", None)).config.gateway.state_dir)
+    return load_settings(getattr(args, "config", None)).state_dir
 
 
 if __name__ == "__main__":

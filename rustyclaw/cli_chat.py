@@ -3,38 +3,36 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 import anyio
 
-from rustyclaw.config.loader import load_config
 from rustyclaw.domain.errors import InvalidInputError
 from rustyclaw.domain.events import ReplyDelta, ToolActivity, TurnEvent
 from rustyclaw.domain.messages import InboundMessage
 from rustyclaw.logs import setup_logging
+from rustyclaw.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rustyclaw.domain.gateway import Gateway
 
 
-async def _chat(cfg: Any, session: str) -> int:
-    from rustyclaw.app import Core
+async def _chat(settings: Settings, session: str) -> int:
+    from rustyclaw.app import bootstrap
 
-    core = Core(cfg)
-    gateway = await core.start()
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(core.run_background)
-            if core.models.notice:
-                print(core.models.notice, file=sys.stderr)
-            print("rustyclaw chat: type a message, /help for commands, Ctrl-D to leave.")
-            while True:
-                line = await anyio.to_thread.run_sync(_read_line)
-                if line is None:
-                    break
-                if not line.strip():
-                    continue
-                await _turn(gateway, line, session)
-            tg.cancel_scope.cancel()
-    finally:
-        await core.aclose()
+    # The lifecycle starts everything or, on a start-up error, stops what had started and raises:
+    # nothing (an SQLite thread) is left to keep the process alive.
+    async with bootstrap(settings, "core") as root:
+        if root.models.notice:
+            print(root.models.notice, file=sys.stderr)
+        print("rustyclaw chat: type a message, /help for commands, Ctrl-D to leave.")
+        while True:
+            line = await anyio.to_thread.run_sync(_read_line, abandon_on_cancel=True)
+            if line is None:
+                break
+            if not line.strip():
+                continue
+            await _turn(root.gateway, line, session)
     return 0
 
 
@@ -45,7 +43,7 @@ def _read_line() -> str | None:
         return None
 
 
-async def _turn(gateway: Any, text: str, session: str) -> None:
+async def _turn(gateway: Gateway, text: str, session: str) -> None:
     streamed = False
 
     async def emit(event: TurnEvent) -> None:
@@ -75,7 +73,6 @@ async def _turn(gateway: Any, text: str, session: str) -> None:
 
 
 def run_chat(config_path: str | None, session: str) -> int:
-    loaded = load_config(config_path)
-    cfg = loaded.config
-    setup_logging("warning", cfg.gateway.log_format, loaded.secret_values())
-    return anyio.run(_chat, cfg, session)
+    settings = load_settings(config_path)
+    setup_logging("warning", settings.config.gateway.log_format, settings.secrets)
+    return anyio.run(_chat, settings, session)

@@ -11,11 +11,14 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rustyclaw.adapters.plugins.loader import FoundPlugin, PluginCaps, discover, sources
 from rustyclaw.domain.errors import RustyClawError
 from rustyclaw.domain.plugins import PluginError, validate_plugin_config
+
+if TYPE_CHECKING:
+    from rustyclaw.config.schema import RustyClawConfig
 
 
 def add_plugins_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -34,13 +37,13 @@ def add_plugins_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     return plugins
 
 
-def run_plugins(args: argparse.Namespace, out: TextIO | None = None, cfg: Any = None) -> int:
+def run_plugins(args: argparse.Namespace, out: TextIO | None = None, cfg: RustyClawConfig | None = None) -> int:
     """Runs one `plugins` action; returns the exit code. `cfg` overrides loading `--config`."""
     stream = out or sys.stdout
     if cfg is None:
-        from rustyclaw.config.loader import load_config
+        from rustyclaw.settings import load_settings
 
-        cfg = load_config(getattr(args, "config", None)).config
+        cfg = load_settings(getattr(args, "config", None)).config
     if args.action == "list":
         return _list(cfg, stream)
     if args.action == "info":
@@ -54,11 +57,11 @@ def run_plugins(args: argparse.Namespace, out: TextIO | None = None, cfg: Any = 
     raise ValueError(f"unknown plugins action {args.action!r}")
 
 
-def _found(cfg: Any) -> list[FoundPlugin]:
+def _found(cfg: RustyClawConfig) -> list[FoundPlugin]:
     return discover([Path(d) for d in cfg.plugins.dirs], cfg.plugins.enabled)
 
 
-def _list(cfg: Any, out: TextIO) -> int:
+def _list(cfg: RustyClawConfig, out: TextIO) -> int:
     found = _found(cfg)
     if not found:
         dirs = ", ".join(str(d) for d in cfg.plugins.dirs)
@@ -74,7 +77,7 @@ def _list(cfg: Any, out: TextIO) -> int:
     return 0
 
 
-def _info(cfg: Any, name: str, out: TextIO) -> int:
+def _info(cfg: RustyClawConfig, name: str, out: TextIO) -> int:
     matches = [f for f in _found(cfg) if f.name == name]
     if not matches:
         raise RustyClawError(f"no plugin named {name!r} in plugins.dirs (see: rustyclaw plugins list)")

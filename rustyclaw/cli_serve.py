@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import anyio
 
-from rustyclaw.config.loader import load_config
 from rustyclaw.logs import setup_logging
+from rustyclaw.settings import load_settings
 
 
 def run_serve(config_path: str | None, host: str | None, port: int | None) -> int:
-    loaded = load_config(config_path)
-    cfg = loaded.config
-    setup_logging(cfg.gateway.log_level, cfg.gateway.log_format, loaded.secret_values())
-    from rustyclaw.app import Application
+    settings = load_settings(config_path)
+    gateway = settings.config.gateway
+    setup_logging(gateway.log_level, gateway.log_format, settings.secrets)
+    from rustyclaw.app import bootstrap
 
-    app = Application(cfg, host=host, port=port)
-    anyio.run(app.run)
+    root = bootstrap(settings, "serve", host=host, port=port)
+
+    async def serve() -> None:
+        async with root:
+            await root.run_until_stopped()
+
+    anyio.run(serve)
     return 0

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from pathlib import Path
-from typing import Any
 
 import anyio
 
@@ -25,6 +24,7 @@ from rustyclaw.adapters.llm.embedded_llama import (
 )
 from rustyclaw.adapters.llm.openai_compat import OpenAICompatProvider
 from rustyclaw.adapters.llm.routing import Provider, RetryPolicy, Route, RoutedLLM
+from rustyclaw.config.schema import RustyClawConfig
 from rustyclaw.domain.errors import LLMUnavailableError
 from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta
 from rustyclaw.settings_map import secret_value
@@ -53,6 +53,14 @@ class DeferredProvider:
         self._failure = failure
         self._settled.set()
 
+    @property
+    def settled(self) -> bool:
+        return self._settled.is_set()
+
+    @property
+    def failure(self) -> str | None:
+        return self._failure
+
     async def start(self) -> None:
         await self._inner.start()
 
@@ -70,7 +78,7 @@ class DeferredProvider:
 class ModelSetup:
     """Owns the LLM client and, when used, the embedded llama.cpp child process."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: RustyClawConfig) -> None:
         self._cfg = cfg
         self.embedded: EmbeddedLlamaServer | None = None
         self._deferred: DeferredProvider | None = None
@@ -134,6 +142,13 @@ class ModelSetup:
                           for task, r in routes.items()}
         self.llm = RoutedLLM(providers, routes, self._retry())
         return self.llm
+
+    def embedded_ready(self) -> bool:
+        """The embedded server has started (False while it loads, or without one)."""
+        return self._deferred is not None and self._deferred.settled and self._deferred.failure is None
+
+    def embedded_failure(self) -> str | None:
+        return self._deferred.failure if self._deferred is not None else None
 
     def _embedded_model(self) -> Path | None:
         configured = self._cfg.llm.embedded.model

@@ -19,7 +19,7 @@ import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
@@ -32,7 +32,9 @@ from rustyclaw.adapters.plugins.loader import PluginCaps, discover, sources
 from rustyclaw.adapters.plugins.manager import PluginManager
 from rustyclaw.adapters.plugins.python_runtime import PythonRuntime
 from rustyclaw.adapters.plugins.wasm_runtime import WasmRuntime
-from rustyclaw.domain.cron import Schedule, ScheduleError, ScheduleSpec
+from rustyclaw.checks import job_schedule
+from rustyclaw.config.schema import RustyClawConfig
+from rustyclaw.domain.cron import ScheduleError
 from rustyclaw.domain.errors import ConfigError
 from rustyclaw.domain.messages import OutboundMessage
 from rustyclaw.ports.clock import Clock
@@ -92,15 +94,14 @@ def send_through(channel_send: Callable[[str, str, str], Awaitable[None]]) -> Se
     return send
 
 
-def config_jobs(cfg: Any, gateway: GatewayService, tz: tzinfo) -> list[CronJob]:
+def config_jobs(cfg: RustyClawConfig, gateway: GatewayService, tz: tzinfo) -> list[CronJob]:
     """The enabled `cron.jobs`, each sending its message to the gateway in its own session."""
     jobs = []
     for index, job in enumerate(cfg.cron.jobs):
         if not job.enabled:
             continue
-        spec = ScheduleSpec(cron=job.schedule.cron, every=job.schedule.every, at=job.schedule.at)
         try:
-            schedule = Schedule(spec, tz)
+            schedule = job_schedule(job, tz)  # the parse `config validate` runs (rustyclaw/checks.py)
         except ScheduleError as exc:
             raise ConfigError(f"cron.jobs[{index}].schedule ({job.id}): {exc}") from exc
         jobs.append(CronJob(
@@ -117,7 +118,7 @@ class PluginSetup:
 
     def __init__(
         self,
-        cfg: Any,
+        cfg: RustyClawConfig,
         state_dir: Path,
         clock: Clock,
         *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from rustyclaw.config.schema import ResetConfig, RustyClawConfig
 from rustyclaw.domain.settings import AgentSettings, PruningSettings, ResetPolicy, SessionSettings
 
 
@@ -16,28 +17,28 @@ def secret_value(value: Any) -> str | None:
     return str(getter() if getter is not None else value)
 
 
-def _reset(cfg: Any) -> ResetPolicy:
+def _reset(cfg: ResetConfig) -> ResetPolicy:
     return ResetPolicy(mode=cfg.mode, at_hour=cfg.at_hour, idle_minutes=cfg.idle_minutes)
 
 
-def session_settings(cfg: Any) -> SessionSettings:
+def session_settings(cfg: RustyClawConfig) -> SessionSettings:
     s = cfg.sessions
     return SessionSettings(
         scope=s.scope,
         dm_scope=s.dm_scope,
         main_key=s.main_key,
         reset=_reset(s.reset),
-        reset_by_type={k: _reset(v) for k, v in (s.reset_by_type or {}).items() if v is not None},
-        reset_by_channel={k: _reset(v) for k, v in (s.reset_by_channel or {}).items() if v is not None},
+        reset_by_type={k: _reset(v) for k, v in s.reset_by_type.items()},
+        reset_by_channel={k: _reset(v) for k, v in s.reset_by_channel.items()},
         reset_triggers=tuple(s.reset_triggers),
         timezone=ZoneInfo(cfg.gateway.timezone) if cfg.gateway.timezone else None,
     )
 
 
-def agent_settings(cfg: Any) -> AgentSettings:
+def agent_settings(cfg: RustyClawConfig) -> AgentSettings:
     agents = cfg.agents
     p = cfg.sessions.pruning
-    listed = [a.id for a in (agents.list or [])]
+    listed = [a.id for a in agents.list]
     ids = tuple(dict.fromkeys([agents.default_agent, *listed]))
     return AgentSettings(
         default_agent=agents.default_agent,
@@ -50,7 +51,7 @@ def agent_settings(cfg: Any) -> AgentSettings:
         bootstrap_total_max_chars=agents.bootstrap_total_max_chars,
         system_prompt=agents.system_prompt,
         max_message_chars=cfg.gateway.max_message_chars,
-        agent_models={a.id: a.model for a in (agents.list or []) if getattr(a, "model", None)},
+        agent_models={a.id: a.model for a in agents.list if a.model},
         pruning=PruningSettings(
             keep_last_assistants=p.keep_last_assistants,
             soft_trim_max_chars=p.soft_trim_max_chars,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from rustyclaw.adapters.tools.exec import ExecTool
 from rustyclaw.adapters.tools.fs import ApplyPatchTool, EditTool, ReadTool, WriteTool
@@ -23,6 +23,8 @@ from rustyclaw.adapters.tools.sessions import SessionsHistoryTool, SessionsListT
 from rustyclaw.adapters.tools.ssrf import Guard, Resolver
 from rustyclaw.adapters.tools.web_fetch import WebFetchTool
 from rustyclaw.adapters.tools.web_search import WebSearchTool
+from rustyclaw.config.schema import RustyClawConfig
+from rustyclaw.config.tools import AgentElevatedConfig, ElevatedConfig, ToolPolicyConfig
 from rustyclaw.domain.audit import AuditedRegistry
 from rustyclaw.domain.elevation import ElevatedSettings
 from rustyclaw.domain.policy import AllowDeny, ConfiguredPolicy, PolicySettings, exec_gate
@@ -50,39 +52,39 @@ class ToolSetup(NamedTuple):
             await audit.aclose()
 
 
-def _allow_deny(section: Any) -> AllowDeny:
+def _allow_deny(section: ToolPolicyConfig) -> AllowDeny:
     return AllowDeny(allow=tuple(section.allow), deny=tuple(section.deny))
 
 
-def _elevated(section: Any) -> ElevatedSettings:
+def _elevated(section: ElevatedConfig | AgentElevatedConfig) -> ElevatedSettings:
     return ElevatedSettings(
         enabled=bool(section.enabled),
         allow_from={str(ch): tuple(str(s) for s in ids) for ch, ids in section.allow_from.items()},
     )
 
 
-def policy_settings(cfg: Any) -> PolicySettings:
+def policy_settings(cfg: RustyClawConfig) -> PolicySettings:
     """The `tools` section (and each `agents.list[].tools`) as the policy engine's plain values."""
     tools = cfg.tools
-    agents = [a for a in cfg.agents.list if a.tools is not None]
+    agents = [(a.id, a.tools) for a in cfg.agents.list if a.tools is not None]
     return PolicySettings(
         profile=tools.profile,
         allow=tuple(tools.allow),
         deny=tuple(tools.deny),
         by_provider={k: _allow_deny(v) for k, v in tools.by_provider.items()},
-        by_agent={a.id: _allow_deny(a.tools) for a in agents},
+        by_agent={agent_id: _allow_deny(own) for agent_id, own in agents},
         by_sender={k: _allow_deny(v) for k, v in tools.by_sender.items()},
         elevated=_elevated(tools.elevated),
-        agent_elevated={a.id: _elevated(a.tools.elevated) for a in agents if a.tools.elevated is not None},
+        agent_elevated={agent_id: _elevated(own.elevated) for agent_id, own in agents if own.elevated is not None},
     )
 
 
-def make_policy(cfg: Any) -> ConfiguredPolicy:
+def make_policy(cfg: RustyClawConfig) -> ConfiguredPolicy:
     gate = exec_gate(cfg.sandbox.mode, cfg.sessions.main_key, cfg.tools.exec.host)
     return ConfiguredPolicy(policy_settings(cfg), gate)
 
 
-def workspace_resolver(cfg: Any, workspace_root: Path) -> Callable[[str], Path]:
+def workspace_resolver(cfg: RustyClawConfig, workspace_root: Path) -> Callable[[str], Path]:
     """An agent's folder: its own `workspace`, else `<root>/<agentId>` (the default agent: `<root>`
     unless that subfolder exists, as FolderWorkspace reads it)."""
     own = {a.id: Path(a.workspace).expanduser() for a in cfg.agents.list if a.workspace is not None}
@@ -99,7 +101,7 @@ def workspace_resolver(cfg: Any, workspace_root: Path) -> Callable[[str], Path]:
 
 
 def build_tools(
-    cfg: Any,
+    cfg: RustyClawConfig,
     *,
     store: SessionStore,
     sessions_service: SessionService,

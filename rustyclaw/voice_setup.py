@@ -11,15 +11,14 @@ after `voice.idleUnloadSeconds` of idleness.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rustyclaw.adapters.voice.codec import PyAVCodec
 from rustyclaw.adapters.voice.piper_tts import PiperTextToSpeech
 from rustyclaw.adapters.voice.service import VoiceNoteService
 from rustyclaw.adapters.voice.whisper_stt import WhisperSpeechToText
+from rustyclaw.config.voice import VoiceConfig
 
 
-def build_voice(voice_cfg: Any) -> VoiceNoteService | None:
+def build_voice(voice_cfg: VoiceConfig) -> VoiceNoteService | None:
     """The VoiceNotes service for `cfg.voice` (a config.voice.VoiceConfig), or None when voice is off."""
     stt_cfg, tts_cfg = voice_cfg.stt, voice_cfg.tts
     if not stt_cfg.enabled and not tts_cfg.enabled:

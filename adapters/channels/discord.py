@@ -30,7 +30,6 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -39,6 +38,7 @@ import anyio.to_thread
 from rustyclaw.adapters.channels.delivery import InboundDelivery
 from rustyclaw.adapters.channels.discord_mapping import to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
+from rustyclaw.config.channels import DiscordConfig
 from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
@@ -347,14 +347,13 @@ def _undefined() -> Any:
     return UNDEFINED
 
 
-def discord_channel_from_config(section: Mapping[str, Any], *, account: str = "default") -> DiscordChannel:
-    """Builds the channel from `channels.discord` in its file spelling (camelCase keys)."""
-    token = section.get("token")
-    if not token:
+def discord_channel_from_config(section: DiscordConfig, *, account: str = "default") -> DiscordChannel:
+    """Builds the channel from the validated `channels.discord` section (no I/O)."""
+    if not section.token:
         raise ConfigError("channels.discord.token is required when the channel is enabled")
     return DiscordChannel(
-        str(token),
-        rest_url=section.get("restBaseUrl"),
+        section.token,
+        rest_url=section.rest_base_url,
         account=account,
-        message_content_intent=bool(section.get("messageContentIntent", True)),
+        message_content_intent=section.message_content_intent,
     )

@@ -34,6 +34,7 @@ from rustyclaw.adapters.channels.delivery import InboundDelivery, RecentIds
 from rustyclaw.adapters.channels.telegram_mapping import file_id_of, to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, webhook_app
+from rustyclaw.config.channels import TelegramConfig
 from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
@@ -374,17 +375,16 @@ class TelegramChannel:
             log.debug("telegram typing failed (ignored): %s", exc)
 
 
-def telegram_channel_from_config(section: Mapping[str, Any], *, account: str = "default") -> TelegramChannel:
-    """Builds the channel from `channels.telegram` in its file spelling (camelCase keys)."""
-    token = section.get("botToken")
-    if not token:
+def telegram_channel_from_config(section: TelegramConfig, *, account: str = "default") -> TelegramChannel:
+    """Builds the channel from the validated `channels.telegram` section (no I/O)."""
+    if not section.bot_token:
         raise ConfigError("channels.telegram.botToken is required when the channel is enabled")
     return TelegramChannel(
-        str(token),
-        api_base_url=section.get("apiBaseUrl"),
-        mode=section.get("mode", "polling"),
-        webhook_url=section.get("webhookUrl"),
-        webhook_secret=section.get("webhookSecret"),
+        section.bot_token,
+        api_base_url=section.api_base_url,
+        mode=section.mode,
+        webhook_url=section.webhook_url,
+        webhook_secret=section.webhook_secret,
         account=account,
-        poll_interval=float(section.get("pollInterval", 1.0)),
+        poll_interval=section.poll_interval,
     )

@@ -40,6 +40,7 @@ from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, Receive, Scope, Send, webhook_app
 from rustyclaw.adapters.channels.whatsapp_mapping import PayloadError, media_id_of, to_inbound
 from rustyclaw.adapters.channels.whatsapp_signature import SIGNATURE_HEADER, signature_ok
+from rustyclaw.config.channels import WhatsAppConfig
 from rustyclaw.domain.errors import ChannelError, ConfigError
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
@@ -298,16 +299,12 @@ class WhatsAppChannel:
         return bytes(data)
 
 
-def whatsapp_channel_from_config(section: Mapping[str, Any], *, account: str = "default") -> WhatsAppChannel:
-    """Builds the channel from `channels.whatsapp` in its file spelling (camelCase keys)."""
-
-    def text(key: str) -> str:
-        value = section.get(key)
-        return "" if value is None else str(value)
-
+def whatsapp_channel_from_config(section: WhatsAppConfig, *, account: str = "default") -> WhatsAppChannel:
+    """Builds the channel from the validated `channels.whatsapp` section (no I/O)."""
     return WhatsAppChannel(
-        text("accessToken"), text("appSecret"), text("verifyToken"), text("phoneNumberId"),
-        api_base_url=text("apiBaseUrl") or "https://graph.facebook.com",
-        api_version=text("apiVersion") or "v21.0",
+        section.access_token or "", section.app_secret or "", section.verify_token or "",
+        section.phone_number_id or "",
+        api_base_url=section.api_base_url,
+        api_version=section.api_version,
         account=account,
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rustyclaw.adapters.http.asgi import (
     ASGIApp,
@@ -138,10 +139,12 @@ class HttpApp:
         await send_json(send, 200, {"status": "ok"})
 
     async def _readyz(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._gateway.ready():
-            await send_json(send, 200, {"status": "ready"})
-        else:
-            await send_json(send, 503, {"status": "starting"})
+        # 200 whenever the gateway can serve; a channel or model in trouble shows in the body.
+        ready = self._gateway.ready()
+        body: dict[str, Any] = {"status": "ready" if ready else "starting"}
+        if self._settings.health is not None:
+            body.update(await self._settings.health())
+        await send_json(send, 200 if ready else 503, body)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_MAX_BODY_BYTES = 1 << 20
 
@@ -26,6 +27,8 @@ class HttpSettings:
     channel: str = "web"
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     ws_auth_timeout: float = 10.0
+    # The detail of /readyz (channels, model endpoint; rustyclaw/health.py); None: the status only.
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None
 
     @property
     def auth_token(self) -> str | None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from rustyclaw.adapters.sandbox.docker_engine import DockerSandbox
+from rustyclaw.config.sandbox import SandboxConfig
 from rustyclaw.domain.errors import SandboxError
 from rustyclaw.ports.sandbox import SandboxSpec
 
@@ -26,7 +26,7 @@ def parse_bytes(value: str | int | float) -> int:
     return int(float(match[1]) * _UNITS[match[2].lower()])
 
 
-def spec_from_config(sandbox: Any, workspace: str | Path | None = None) -> SandboxSpec:
+def spec_from_config(sandbox: SandboxConfig, workspace: str | Path | None = None) -> SandboxSpec:
     """The spec for one agent from `config.sandbox` (a SandboxConfig) and the agent's workspace folder."""
     docker = sandbox.docker
     access = sandbox.workspace_access
@@ -50,6 +50,6 @@ def spec_from_config(sandbox: Any, workspace: str | Path | None = None) -> Sandb
     )
 
 
-def sandbox_from_config(sandbox: Any) -> DockerSandbox:
+def sandbox_from_config(sandbox: SandboxConfig) -> DockerSandbox:
     """The adapter for `config.sandbox`; it does no I/O until first used."""
     return DockerSandbox(sandbox.docker.base_url)

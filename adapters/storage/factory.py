@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from rustyclaw.config.schema import StorageConfig
 from rustyclaw.domain.errors import ConfigError
 from rustyclaw.ports.storage import StorageBackend
 
 BACKENDS = ("sqlite", "json", "postgres", "memory")
 
 
-def json_section(storage: Any) -> Any:
-    # The pydantic schema names it `json_store` (alias `json`) because `json` shadows BaseModel.json.
-    section = getattr(storage, "json_store", None)
-    return section if section is not None else storage.json
-
-
-def open_store(storage: Any, state_dir: Path, backend: str | None = None) -> StorageBackend:
-    """An unstarted store for `backend` (default: `storage.backend`); paths default under `state_dir`.
-
-    `storage` has the shape of the config's `storage` section: `backend`, `sqlite.path`,
-    `json.dir` and `json.fsync` ("always" | "batch" | "never"), `postgres.dsn`, `postgres.min_size`,
-    `postgres.max_size`.
-    """
+def open_store(storage: StorageConfig, state_dir: Path, backend: str | None = None) -> StorageBackend:
+    """An unstarted store for `backend` (default: `storage.backend`); paths default under `state_dir`."""
     kind = backend or storage.backend
     state_dir = Path(state_dir).expanduser()
     if kind == "sqlite":
@@ -35,7 +24,7 @@ def open_store(storage: Any, state_dir: Path, backend: str | None = None) -> Sto
     if kind == "json":
         from rustyclaw.adapters.storage.jsonfile import JsonFileStore
 
-        section = json_section(storage)
+        section = storage.json_store  # `json` in the file; the attribute would shadow BaseModel.json
         return JsonFileStore(Path(section.dir or state_dir).expanduser(), fsync=section.fsync)
     if kind == "postgres":
         from rustyclaw.adapters.storage.postgres import PostgresStore

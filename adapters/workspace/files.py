@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 
 class FolderWorkspace:
     """Reads bootstrap files, caching each by modification time so a turn costs one stat per file."""
 
-    def __init__(self, root: Path, default_agent: str = "main") -> None:
+    def __init__(
+        self, root: Path, default_agent: str = "main", *, folder_of: Callable[[str], Path] | None = None
+    ) -> None:
         self.root = root.expanduser()
         self._default_agent = default_agent
+        self._folder_of = folder_of
         self._cache: dict[Path, tuple[float, int, str]] = {}
 
     def folder(self, agent_id: str) -> Path:
+        """`folder_of(agent_id)` when given (an agent's own `workspace`, as its tools use), else
+        `<root>/<agentId>` (the default agent: `<root>` unless that subfolder exists)."""
+        if self._folder_of is not None:
+            return self._folder_of(agent_id)
         agent_dir = self.root / agent_id
         if agent_id == self._default_agent and not agent_dir.is_dir():
             return self.root

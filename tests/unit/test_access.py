@@ -15,7 +15,6 @@ from rustyclaw.domain.access import (
     RateLimit,
     normalise_id,
 )
-from rustyclaw.domain.errors import ConfigError
 from rustyclaw.domain.messages import InboundMessage
 from rustyclaw.domain.pairing import CODE_ALPHABET, RESEND_AFTER_SECONDS, PairingService
 from tests.unit.fakes import FakeClock
@@ -141,10 +140,14 @@ async def test_pairing_without_a_pairing_service_behaves_as_allowlist() -> None:
     assert (decision.allowed, decision.reply) == (False, None)
 
 
-async def test_channels_without_settings_are_served() -> None:
+async def test_the_gateways_own_channels_are_served_and_unknown_ones_refused() -> None:
     access, _ = await controller(ChannelAccess(dm_policy="disabled"))
-    assert (await access.evaluate(dm("x", channel="web"))).reason == "open-channel"
-    assert (await access.check(dm("x", channel="discord", chat_kind="group"))).allowed
+    for own in ("web", "cli", "cron"):
+        assert (await access.evaluate(dm("x", channel=own))).reason == "open-channel"
+    # Fails closed: a channel the controller has no settings for is never served.
+    verdict = await access.evaluate(dm("x", channel="discord", chat_kind="group"))
+    assert (verdict.allowed, verdict.reason) == (False, "unregistered-channel")
+    assert not (await access.check(dm("x", channel="webhook"))).allowed
 
 
 async def test_settings_for_one_account_take_precedence() -> None:
@@ -254,30 +257,3 @@ async def test_idle_senders_are_forgotten() -> None:
     assert len(access._limiter) < 200
 
 
-# -- settings from configuration -----------------------------------------------------------------
-def test_settings_from_the_config_spelling() -> None:
-    s = ChannelAccess.from_mapping({
-        "enabled": True, "botToken": "x", "dmPolicy": "allowlist", "allowFrom": [123, "456"],
-        "groupPolicy": "open", "groupAllowFrom": [-100],
-        "groups": {"-100": {"requireMention": False}, "*": {}},
-        "rateLimit": {"messages": 5, "perSeconds": 30},
-    })
-    assert s.dm_policy == "allowlist" and s.allow_from == ("123", "456")
-    assert s.group_policy == "open" and s.group_allow_from == ("-100",)
-    assert dict(s.groups) == {"-100": False, "*": True}
-    assert s.rate_limit == RateLimit(messages=5, per_seconds=30.0)
-    defaults = ChannelAccess.from_mapping({})
-    assert (defaults.dm_policy, defaults.group_policy) == ("pairing", "allowlist")
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        ({"dmPolicy": "friends"}, "dmPolicy"),
-        ({"groupPolicy": "all"}, "groupPolicy"),
-        ({"dmPolicy": "open"}, r'allowFrom: \["\*"\]'),
-    ],
-)
-def test_bad_settings_are_refused_with_the_key(raw: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        ChannelAccess.from_mapping(raw)

@@ -23,8 +23,8 @@ def test_building_the_core_from_default_config_loads_no_heavy_library() -> None:
     code = (
         "import os, tempfile\n"
         "os.environ['RUSTYCLAW_HOME'] = tempfile.mkdtemp()\n"
-        "from rustyclaw.config.loader import load_config\n"
-        "from rustyclaw.app import Application\n"
-        "Application(load_config(None).config)\n"
+        "from rustyclaw.settings import load_settings\n"
+        "from rustyclaw.app import bootstrap\n"
+        "bootstrap(load_settings(None), 'serve')\n"
     )
     assert loaded_after(code) == []

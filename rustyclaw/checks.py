@@ -1,0 +1,110 @@
+"""Every start-up check on a validated configuration, in one place: `serve`, `chat` and
+`config validate` all run these (through rustyclaw.settings.load_settings), so validate refuses
+exactly what serve would refuse.
+
+The schema (config/) checks each value on its own; these check what needs several sections or a
+parser the schema does not run: cron expressions, routes, the agents that jobs and lists name,
+their workspace folders, and each enabled channel's settings (by building its adapter, which does
+no I/O, so the adapter's own rules apply).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import tzinfo
+from pathlib import Path
+
+from rustyclaw.config.schema import CronJobConfig, RustyClawConfig
+from rustyclaw.domain.cron import Schedule, ScheduleError, ScheduleSpec
+from rustyclaw.domain.errors import ConfigError, RustyClawError
+
+Problem = tuple[str, str]  # (key path, what is wrong)
+Check = Callable[[RustyClawConfig], list[Problem]]
+
+
+def job_schedule(job: CronJobConfig, tz: tzinfo) -> Schedule:
+    """The job's parsed schedule (ScheduleError for a bad expression, e.g. a minute of 99)."""
+    return Schedule(ScheduleSpec(cron=job.schedule.cron, every=job.schedule.every, at=job.schedule.at), tz)
+
+
+def agent_ids(cfg: RustyClawConfig) -> tuple[str, ...]:
+    return tuple(dict.fromkeys([cfg.agents.default_agent, *(a.id for a in cfg.agents.list)]))
+
+
+def check_cron(cfg: RustyClawConfig) -> list[Problem]:
+    from rustyclaw.plugins_setup import gateway_zone
+
+    tz = gateway_zone(cfg.gateway.timezone)
+    known = agent_ids(cfg)
+    problems: list[Problem] = []
+    for index, job in enumerate(cfg.cron.jobs):
+        try:
+            job_schedule(job, tz)
+        except ScheduleError as exc:
+            problems.append((f"cron.jobs.{index}.schedule", f"job {job.id!r}: {exc}"))
+        if job.agent is not None and job.agent not in known:
+            problems.append((f"cron.jobs.{index}.agent",
+                             f"job {job.id!r} names agent {job.agent!r}, which is not configured "
+                             f"(agents: {', '.join(known)})"))
+    return problems
+
+
+def check_routes(cfg: RustyClawConfig) -> list[Problem]:
+    if "default" not in cfg.llm.routes:
+        return [("llm.routes", "a 'default' route is required (e.g. default: {primary: ollama/llama3.2})")]
+    return []
+
+
+def check_workspaces(cfg: RustyClawConfig) -> list[Problem]:
+    problems: list[Problem] = []
+    root = Path(cfg.agents.workspace).expanduser()
+    if root.exists() and not root.is_dir():
+        problems.append(("agents.workspace", f"{root} is not a folder"))
+    for index, agent in enumerate(cfg.agents.list):
+        if agent.workspace is None:
+            continue
+        own = Path(agent.workspace).expanduser()
+        if not own.is_dir():
+            what = "is not a folder" if own.exists() else "does not exist"
+            problems.append((f"agents.list.{index}.workspace",
+                             f"agent {agent.id!r}: {own} {what} (create it, or leave the key out to use "
+                             f"{root / agent.id})"))
+    return problems
+
+
+def check_channels(cfg: RustyClawConfig) -> list[Problem]:
+    from rustyclaw.channel_registry import default_registry
+
+    return default_registry().check(cfg.channels)
+
+
+def check_sandbox(cfg: RustyClawConfig) -> list[Problem]:
+    if cfg.sandbox.mode == "off":
+        return []
+    from rustyclaw.adapters.sandbox.settings import sandbox_from_config
+
+    try:
+        sandbox_from_config(cfg.sandbox)  # builds the client only: no I/O until the first exec
+    except RustyClawError as exc:  # ConfigError or SandboxError: a bad limit or engine address
+        return [("sandbox", str(exc))]
+    return []
+
+
+# One line per check; a new component with start-up rules adds its check here.
+CHECKS: list[Check] = [check_cron, check_routes, check_workspaces, check_channels, check_sandbox]
+
+
+def problems_of(cfg: RustyClawConfig) -> list[Problem]:
+    found: list[Problem] = []
+    for check in CHECKS:
+        found.extend(check(cfg))
+    return found
+
+
+def check_config(cfg: RustyClawConfig, source: str) -> None:
+    """Raises one ConfigError naming the file and every problem found."""
+    problems = problems_of(cfg)
+    if problems:
+        count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
+        lines = "\n".join(f"  - {path}: {message}" for path, message in problems)
+        raise ConfigError(f"invalid configuration in {source} ({count}):\n{lines}")

@@ -1,0 +1,106 @@
+"""What `/readyz` and `rustyclaw status` report: each channel's state and the model endpoint's.
+
+A gateway that can serve HTTP answers 200 once started; the body carries the detail, so a stuck
+channel or an unreachable model shows there without taking the web chat out of a load balancer.
+Channel states: `connected`, `connecting` (starting, or its own loop reconnecting), `down` (with
+the last error; the supervisor retries it), `disabled` (registered, not enabled).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from rustyclaw.app import Root
+
+ChannelState = Literal["connected", "connecting", "down", "disabled"]
+ModelState = Literal["reachable", "unreachable", "starting", "failed", "none"]
+
+_SUPERVISOR_STATES: dict[str, ChannelState] = {
+    "running": "connected", "starting": "connecting", "reconnecting": "connecting",
+    "failed": "down", "stopped": "down",
+}
+# Probing the model server on every /readyz would make a load balancer's checks cost a request each.
+PROBE_EVERY_SECONDS = 10.0
+
+
+@dataclass
+class ModelProbe:
+    """The default route's provider: does `/models` answer? Cached for PROBE_EVERY_SECONDS."""
+
+    checked_at: float = field(default=-1e9)
+    last: dict[str, Any] = field(default_factory=dict)
+
+    async def report(self, root: Root) -> dict[str, Any]:
+        now = time.monotonic()
+        if now - self.checked_at < PROBE_EVERY_SECONDS and self.last:
+            return self.last
+        self.last = await self._probe(root)
+        self.checked_at = now
+        return self.last
+
+    async def _probe(self, root: Root) -> dict[str, Any]:
+        from rustyclaw.adapters.llm.embedded_llama import probe
+
+        models = root.models
+        if models.embedded is not None:
+            failure = models.embedded_failure()
+            if failure is not None:
+                return {"state": "failed", "provider": "local", "error": failure}
+            if not models.embedded_ready():
+                return {"state": "starting", "provider": "local"}
+            return {"state": "reachable", "provider": "local", "url": models.embedded.base_url}
+        cfg = root.settings.config.llm
+        route = cfg.routes.get("default")
+        if route is None:
+            return {"state": "none"}
+        provider = route.primary.partition("/")[0]
+        found = cfg.providers.get(provider)
+        if found is None:
+            return {"state": "none", "provider": provider}
+        ok = await probe(found.base_url, timeout=1.0)
+        body: dict[str, Any] = {"state": "reachable" if ok else "unreachable", "provider": provider,
+                                "url": found.base_url}
+        if not ok:
+            body["error"] = f"{found.base_url}/models did not answer 200"
+        return body
+
+
+def channel_report(root: Root) -> dict[str, dict[str, Any]]:
+    from rustyclaw.channel_registry import default_registry
+
+    registry = default_registry()
+    found: dict[str, dict[str, Any]] = {}
+    for name, section in root.settings.config.channels.sections().items():
+        if registry.get(name) is not None and not section.enabled:
+            found[name] = {"state": "disabled"}
+    serving = root.serving
+    supervisor = serving.supervisor if serving is not None else None
+    if supervisor is not None:
+        for status in supervisor.status():
+            entry: dict[str, Any] = {"state": _SUPERVISOR_STATES.get(status.state, "down")}
+            if status.last_error and entry["state"] != "connected":
+                entry["error"] = status.last_error
+            if status.restarts:
+                entry["restarts"] = status.restarts
+            found[status.name] = entry
+    elif root.channels is not None:
+        for channel in root.channels.channels:
+            found[channel.name] = {"state": "connecting"}
+    return found
+
+
+class Health:
+    """The readiness body of one running Root."""
+
+    def __init__(self, root: Root) -> None:
+        self._root = root
+        self._model = ModelProbe()
+
+    async def __call__(self) -> dict[str, Any]:
+        return {
+            "channels": channel_report(self._root),
+            "model": await self._model.report(self._root),
+        }
