@@ -13,7 +13,7 @@ packages=(podman runc conmon busybox-static mmdebstrap curl ca-certificates)
 
 apt_need 20-podman "${packages[@]}"
 
-mkdir -p "$(dirname "$RC_PODMAN_ROOT")" /run/rustyclaw-podman "$RC_IMAGE_CACHE"
+mkdir -p "$(dirname "$RC_PODMAN_ROOT")" "$RC_PODMAN_STATE" "$RC_IMAGE_CACHE"
 for f in "$CONTAINERS_CONF" "$CONTAINERS_STORAGE_CONF"; do
   [ -r "$f" ] || { echo "20-podman: $f is missing" >&2; exit 1; }
 done

@@ -6,10 +6,13 @@
 RC_PODMAN_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$RC_PODMAN_DIR/containers.conf}"
 export CONTAINERS_STORAGE_CONF="${CONTAINERS_STORAGE_CONF:-$RC_PODMAN_DIR/storage.conf}"
+# RC_PODMAN_STATE: the service's run folder (pid, log, docker_host); a second engine with its own
+# state (scripts/ci_fresh.sh) sets it together with RC_PODMAN_ROOT and RC_PODMAN_SOCKET.
+RC_PODMAN_STATE="${RC_PODMAN_STATE:-/run/rustyclaw-podman}"
 RC_PODMAN_ROOT="${RC_PODMAN_ROOT:-/var/lib/rustyclaw-podman/storage}"
-RC_PODMAN_RUNROOT="${RC_PODMAN_RUNROOT:-/run/rustyclaw-podman/runroot}"
+RC_PODMAN_RUNROOT="${RC_PODMAN_RUNROOT:-$RC_PODMAN_STATE/runroot}"
 RC_PODMAN_SOCKET="${RC_PODMAN_SOCKET:-/run/rustyclaw-podman.sock}"
-RC_PODMAN_LOG="${RC_PODMAN_LOG:-/run/rustyclaw-podman/service.log}"
+RC_PODMAN_LOG="${RC_PODMAN_LOG:-$RC_PODMAN_STATE/service.log}"
 RC_SANDBOX_IMAGE="${RC_SANDBOX_IMAGE:-rustyclaw-sandbox:latest}"
 RC_BUSYBOX_IMAGE="${RC_BUSYBOX_IMAGE:-rustyclaw-busybox:latest}"
 RC_IMAGE_CACHE="${RC_IMAGE_CACHE:-/var/cache/rustyclaw-podman}"
@@ -19,7 +22,7 @@ RC_IMAGE_CACHE="${RC_IMAGE_CACHE:-/var/cache/rustyclaw-podman}"
 RC_PODMAN_FLAGS=(--storage-driver overlay --root "$RC_PODMAN_ROOT" --runroot "$RC_PODMAN_RUNROOT"
   --cgroup-manager cgroupfs --runtime runc --events-backend file)
 rc_podman() {
-  mkdir -p /run/rustyclaw-podman
+  mkdir -p "$RC_PODMAN_STATE"
   podman "${RC_PODMAN_FLAGS[@]}" "$@"
 }
 

@@ -15,7 +15,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 log() { echo "20-podman: $*"; }
 
 command -v podman >/dev/null || { log "podman is not installed: run scripts/install.d/20-podman.sh" >&2; exit 1; }
-mkdir -p /run/rustyclaw-podman "$RC_IMAGE_CACHE"
+mkdir -p "$RC_PODMAN_STATE" "$RC_IMAGE_CACHE"
 
 if rc_podman_ping; then
   log "engine already answers on $RC_PODMAN_SOCKET"
@@ -24,11 +24,11 @@ else
   log "starting podman system service on unix://$RC_PODMAN_SOCKET (log $RC_PODMAN_LOG)"
   # setsid + nohup: the service must outlive this script and the shell that ran it. It runs from
   # its own folder: conmon leaves files such as `oom` in the working directory it inherits.
-  mkdir -p /run/rustyclaw-podman
-  cd /run/rustyclaw-podman
+  mkdir -p "$RC_PODMAN_STATE"
+  cd "$RC_PODMAN_STATE"
   setsid nohup podman "${RC_PODMAN_FLAGS[@]}" system service --time=0 "unix://$RC_PODMAN_SOCKET" \
     >>"$RC_PODMAN_LOG" 2>&1 </dev/null &
-  echo $! >/run/rustyclaw-podman/service.pid
+  echo $! >"$RC_PODMAN_STATE/service.pid"
   for _ in $(seq 1 150); do
     rc_podman_ping && break
     sleep 0.2
@@ -40,7 +40,7 @@ else
   fi
   log "engine answers"
 fi
-echo "unix://$RC_PODMAN_SOCKET" >/run/rustyclaw-podman/docker_host
+echo "unix://$RC_PODMAN_SOCKET" >"$RC_PODMAN_STATE/docker_host"
 
 have_image() { rc_podman image exists "$1"; }
 
