@@ -153,6 +153,10 @@ class ConfiguredPolicy:
                 return PolicyDecision(verdict="deny", rule=f"{gated.rule}; {refusal}")
         return gated
 
+    def add_gate(self, gate: Gate) -> None:
+        """Another gate after the ones given (e.g. which MCP servers an agent may use)."""
+        self._gate = chain_gates(self._gate, gate)
+
     def elevation_refusal(self, agent_id: str, channel: str, sender_id: str) -> str | None:
         s = self.settings
         return elevation_refusal(s.elevated, s.agent_elevated.get(agent_id), agent_id, channel, sender_id)

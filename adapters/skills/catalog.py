@@ -39,6 +39,8 @@ class SkillRoots:
     managed: Path | None = None
     extra: tuple[Path, ...] = ()
     plugin_dirs: tuple[Path, ...] = ()
+    # Plugins switched off in `plugins.enabled`: their skills are not offered either.
+    disabled_plugins: frozenset[str] = frozenset()
 
     def for_agent(self, agent_id: str) -> list[tuple[Source, Path]]:
         roots: list[tuple[Source, Path]] = [("workspace", self.workspace_of(agent_id) / "skills")]
@@ -47,7 +49,8 @@ class SkillRoots:
         roots += [("extra", p) for p in self.extra]
         for plugins in self.plugin_dirs:
             if plugins.is_dir():
-                roots += [("plugin", p / "skills") for p in sorted(plugins.iterdir()) if (p / "skills").is_dir()]
+                roots += [("plugin", p / "skills") for p in sorted(plugins.iterdir())
+                          if p.name not in self.disabled_plugins and (p / "skills").is_dir()]
         return roots
 
 
