@@ -51,7 +51,9 @@ class McpServerConfig(Section):
     connect_timeout_seconds: float = Field(30.0, gt=0, le=600)
     request_timeout_ms: int | None = Field(None, gt=0)
     connection_timeout_ms: int | None = Field(None, gt=0)
-    # false: started with the gateway (its tools are in the first turn); true: started on first use.
+    # false: started with the gateway (its tools are in the first turn). true: started on first use;
+    # its tools are offered from its last listing (<stateDir>/mcp/); a server never seen before is
+    # started once in the background to learn them.
     lazy: bool = False
     tool_filter: ToolFilterConfig = section()
     # A tool result longer than this is cut (like other tools' output caps).

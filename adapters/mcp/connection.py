@@ -151,6 +151,10 @@ class McpConnection:
             delay = min(delay * 2, self._backoff_max)
         self._status = "stopped"
 
+    def want(self) -> None:
+        """Start a lazy server now, in the background."""
+        self._wanted.set()
+
     async def settled(self) -> None:
         """Returns once the first connection attempt has succeeded or failed (bounded)."""
         with anyio.move_on_after(self.settings.connect_timeout + 1):

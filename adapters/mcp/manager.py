@@ -97,6 +97,11 @@ class McpManager:
         self._tasks: list[asyncio.Task[None]] = []
         # group name -> exposed tool names; read live by the policy (servers list tools after start).
         self.groups: dict[str, tuple[str, ...]] = {GROUP_ALL: (), OPENCLAW_KEY: ()}
+        for s in settings.servers:
+            if s.enabled and s.lazy:
+                cached = self._cached(s)
+                if cached is not None:
+                    self._listed(s, cached, remember=False)
 
     def _stderr_for(self, s: ServerSettings) -> Path | None:
         if s.transport != "stdio" or self.settings.log_dir is None:
@@ -118,7 +123,44 @@ class McpManager:
         """The server behind an exposed name, matched without case (the policy lower-cases names)."""
         return self._owner.get(tool.lower())
 
-    def _listed(self, settings: ServerSettings, infos: list[McpToolInfo]) -> None:
+    def _cache_file(self, s: ServerSettings) -> Path | None:
+        if self.settings.cache_dir is None:
+            return None
+        return self.settings.cache_dir / f"{self._prefixes[s.name]}.tools.json"
+
+    def _cached(self, s: ServerSettings) -> list[McpToolInfo] | None:
+        """The tools a lazy server listed when it last ran; None when unknown or unreadable."""
+        path = self._cache_file(s)
+        if path is None or not path.is_file():
+            return None
+        from mcp_types import Tool as McpToolInfo
+
+        try:
+            raw = msgspec.json.decode(path.read_bytes())
+            if raw.get("launch") != s.launch():
+                return None  # another command or URL: its old tools say nothing
+            return [McpToolInfo.model_validate(t) for t in raw["tools"]]
+        except (OSError, msgspec.DecodeError, ValueError, KeyError, TypeError, AttributeError):
+            log.warning("mcp server %s: ignoring an unreadable tool cache %s", s.name, path)
+            return None
+
+    def _remember(self, s: ServerSettings, infos: list[McpToolInfo]) -> None:
+        path = self._cache_file(s)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            body = {"launch": s.launch(), "tools": [t.model_dump(mode="json", by_alias=True, exclude_none=True)
+                                                     for t in infos]}
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(msgspec.json.encode(body))
+            tmp.replace(path)
+        except OSError as exc:
+            log.warning("mcp server %s: cannot write its tool cache: %s", s.name, exc)
+
+    def _listed(self, settings: ServerSettings, infos: list[McpToolInfo], *, remember: bool = True) -> None:
+        if remember:
+            self._remember(settings, infos)
         prefix = self._prefixes[settings.name]
         connection = self.connections[settings.name]
         taken = {n for server, tools in self._by_server.items() if server != settings.name for n in tools}
@@ -160,6 +202,10 @@ class McpManager:
         for connection in self.connections.values():
             if connection.settings.enabled:
                 self._tasks.append(asyncio.create_task(connection.run(), name=f"mcp:{connection.settings.name}"))
+                if connection.settings.lazy and connection.settings.name not in self._by_server:
+                    # A lazy server never seen before is started once in the background to learn its
+                    # tools (not waited for); later starts offer the remembered tools and connect on use.
+                    connection.want()
         if not wait:
             return
         eager = [c for c in self.connections.values() if c.settings.enabled and not c.settings.lazy]

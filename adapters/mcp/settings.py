@@ -49,6 +49,8 @@ class McpSettings:
     ping_interval: float = 10.0
     # Server stderr goes here (one file per server); None: the gateway's stderr.
     log_dir: Path | None = None
+    # Each server's last tool listing, so a lazy server's tools are offered before it first starts.
+    cache_dir: Path | None = None
 
 
 def _without_credentials(url: str) -> str:
@@ -77,4 +79,5 @@ def mcp_settings(cfg: McpConfig, state_dir: Path | None = None) -> McpSettings:
         servers=tuple(server_settings(name, server) for name, server in sorted(cfg.servers.items())),
         restart_backoff=cfg.restart_backoff_seconds, restart_max=cfg.restart_max_seconds,
         log_dir=state_dir / "logs" if state_dir is not None else None,
+        cache_dir=state_dir / "mcp" if state_dir is not None else None,
     )

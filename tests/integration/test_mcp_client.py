@@ -203,14 +203,32 @@ async def test_a_server_that_never_starts_backs_off_and_does_not_block(tmp_path:
     assert {s.status for s in manager.status()} == {"stopped"}
 
 
-async def test_lazy_server_starts_on_first_use() -> None:
-    manager = McpManager(McpSettings(servers=(stdio("fx", fixture_stdio_argv(), lazy=True),)))
-    await manager.start()
+async def test_lazy_server_offers_remembered_tools_and_starts_on_first_use(tmp_path: Path) -> None:
+    lazy = stdio("fx", fixture_stdio_argv(), lazy=True)
+    settings = McpSettings(servers=(lazy,), cache_dir=tmp_path / "mcp")
+    # Never seen before: started once in the background (start() does not wait) to learn its tools.
+    first = McpManager(settings)
+    await first.start()
     try:
-        assert manager.status()[0].status == "idle" and manager.healthy()
-        result = await manager.connections["fx"].call("add", {"a": 1, "b": 2})
-        assert result.content[0].text == "3"  # type: ignore[union-attr]
-        assert manager.status()[0].status == "ready"
-        assert "fx__add" in {t.spec.name for t in manager.tools()}
+        await first.connections["fx"].ensure()
+        assert "fx__add" in {t.spec.name for t in first.tools()}
+        assert (tmp_path / "mcp" / "fx.tools.json").is_file()
     finally:
-        await manager.aclose()
+        await first.aclose()
+
+    again = McpManager(settings)
+    registered: list[str] = []
+    again.attach(lambda t: registered.append(t.spec.name))
+    await again.start()
+    try:
+        # Its tools are offered from the last listing while the server is not running.
+        assert again.status()[0].status == "idle" and again.healthy()
+        assert "fx__add" in registered and "fx__add" in again.groups["group:mcp:fx"]
+        assert await tool(again, "fx__add").run({"a": 1, "b": 2}, CTX) == "3"  # this starts it
+        assert again.status()[0].status == "ready"
+    finally:
+        await again.aclose()
+
+    moved = McpManager(McpSettings(servers=(stdio("fx", fixture_stdio_argv("--only-ten"), lazy=True),),
+                                   cache_dir=tmp_path / "mcp"))
+    assert moved.tools() == []  # another launch line: the old listing is not trusted
