@@ -345,6 +345,11 @@ def _server_class() -> type[Any]:
                 self._sfd = fd  # type: ignore[assignment]
                 self._ssp = None
                 with socket.socket(fileno=os.dup(fd)) as sock:
+                    # granian binds with SO_REUSEPORT, which would let a second gateway listen on the same
+                    # port and take half the connections (two histories of one session). One process
+                    # serves a port: without the flag on this socket, the kernel refuses any later bind.
+                    if hasattr(socket, "SO_REUSEPORT"):
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 0)
                     # granian's worker starts listening only once its task runs; listening here makes
                     # connections made right after `ready` wait in the backlog instead of being refused.
                     sock.listen(self.backlog)

@@ -1,0 +1,134 @@
+"""One lifecycle, one instance, one validation, health that tells the truth: real `rustyclaw` processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.gateway_process import GatewayProcess, write_config
+from tests.fixtures.llm_servers import free_port
+
+# No model needs to answer here: /readyz is 200 as soon as HTTP serves, and reports the model's state.
+NOWHERE = f"http://127.0.0.1:{free_port()}/v1"
+
+
+def cli(home: Path, *args: str, stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RUSTYCLAW_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "rustyclaw", *args], input=stdin, capture_output=True,
+                          text=True, env=env, timeout=timeout)
+
+
+def config(tmp_path: Path, name: str = "config.yaml", state: str = "state", **extra: Any) -> Path:
+    return write_config(tmp_path / name, tmp_path / state, NOWHERE, "m", **extra)
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[GatewayProcess]:
+    process = GatewayProcess(config(tmp_path), tmp_path).start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def still_answers(gateway: GatewayProcess) -> None:
+    assert gateway.process is not None and gateway.process.poll() is None
+    assert httpx.get(f"{gateway.url}/readyz", timeout=5).status_code == 200
+    assert httpx.get(f"{gateway.url}/healthz", timeout=5).json() == {"status": "ok"}
+
+
+def test_a_second_serve_on_the_same_state_folder_exits_and_the_first_keeps_answering(
+    gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    second = cli(tmp_path, "serve", "--config", str(gateway.config), "--port", str(free_port()))
+    assert second.returncode != 0
+    assert "another rustyclaw gateway" in second.stderr and "state folder" in second.stderr
+    assert gateway.process is not None and f"pid {gateway.process.pid}" in second.stderr
+    still_answers(gateway)
+
+
+def test_a_second_serve_on_the_same_port_exits_and_the_first_keeps_answering(
+    gateway: GatewayProcess, tmp_path: Path
+) -> None:
+    other = config(tmp_path, "other.yaml", state="other-state")  # its own state folder: only the port clashes
+    second = cli(tmp_path, "serve", "--config", str(other), "--port", str(gateway.port))
+    assert second.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{gateway.port}" in second.stderr
+    assert "http did not start" in second.stderr
+    still_answers(gateway)
+    # The first one serves every connection: nobody else took half of them.
+    for _ in range(20):
+        assert httpx.get(f"{gateway.url}/readyz", timeout=5).status_code == 200
+
+
+def test_chat_exits_at_once_naming_the_cause_after_a_start_up_error(tmp_path: Path) -> None:
+    # The SQLite store has started (its thread would keep Python alive) when the cron state fails.
+    path = config(tmp_path)
+    (tmp_path / "state" / "cron" / "jobs.json").mkdir(parents=True)
+    done = cli(tmp_path, "chat", "--config", str(path), stdin="hello\n", timeout=60)
+    assert done.returncode == 2
+    assert "plugins did not start" in done.stderr and "jobs.json" in done.stderr
+
+
+def test_config_validate_refuses_a_cron_minute_of_99_as_serve_does(tmp_path: Path) -> None:
+    job = {"id": "nightly", "schedule": {"cron": "99 3 * * *"}, "message": "report"}
+    path = config(tmp_path, cron={"jobs": [job]})
+    checked = cli(tmp_path, "config", "validate", "--config", str(path))
+    assert checked.returncode == 2
+    assert "cron.jobs.0.schedule" in checked.stderr and "nightly" in checked.stderr
+    served = cli(tmp_path, "serve", "--config", str(path), "--port", str(free_port()))
+    assert served.returncode == 2 and "cron.jobs.0.schedule" in served.stderr
+
+
+def test_config_validate_checks_agents_workspaces_and_channel_settings(tmp_path: Path) -> None:
+    path = config(
+        tmp_path,
+        agents={"list": [{"id": "ops", "workspace": str(tmp_path / "missing")}]},
+        cron={"jobs": [{"id": "j", "schedule": {"every": "1h"}, "message": "x", "agent": "nobody"}]},
+        channels={"telegram": {"enabled": True, "botToken": "1:x", "mode": "webhook",
+                               "webhookUrl": "https://bot.example/hook"}},
+    )
+    checked = cli(tmp_path, "config", "validate", "--config", str(path))
+    assert checked.returncode == 2
+    assert "agents.list.0.workspace" in checked.stderr and "does not exist" in checked.stderr
+    assert "cron.jobs.0.agent" in checked.stderr and "'nobody'" in checked.stderr
+    assert "channels.telegram" in checked.stderr and "webhookSecret" in checked.stderr
+
+
+def test_readyz_and_status_name_each_channel_and_the_model(tmp_path: Path) -> None:
+    closed = f"http://127.0.0.1:{free_port()}"  # Telegram's API does not answer: the channel is down
+    path = config(tmp_path, channels={
+        "telegram": {"enabled": True, "botToken": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11",
+                     "apiBaseUrl": closed, "dmPolicy": "allowlist"},
+    })
+    gateway = GatewayProcess(path, tmp_path).start()
+    try:
+        body: dict[str, Any] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the channel's first start attempt has failed
+            response = httpx.get(f"{gateway.url}/readyz", timeout=5)
+            assert response.status_code == 200  # HTTP serves: ready, whatever the channels do
+            body = response.json()
+            if body["channels"]["telegram"]["state"] == "down":
+                break
+            time.sleep(0.1)
+        assert body["status"] == "ready"
+        assert body["channels"]["telegram"]["state"] == "down" and body["channels"]["telegram"]["error"]
+        assert body["channels"]["discord"] == {"state": "disabled"}
+        assert body["model"]["state"] == "unreachable" and body["model"]["provider"] == "llama"
+        status = cli(tmp_path, "status", "--config", str(path), "--url", gateway.url)
+        assert status.returncode == 0, status.stderr
+        assert "channel  telegram: down" in status.stdout and "model    unreachable" in status.stdout
+        as_json = cli(tmp_path, "status", "--config", str(path), "--url", gateway.url, "--json")
+        assert json.loads(as_json.stdout)["channels"]["telegram"]["state"] == "down"
+    finally:
+        gateway.stop()
