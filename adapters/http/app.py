@@ -7,8 +7,10 @@ costs p50 11-16 us through a Starlette route against 1.5 us for a plain ASGI cal
 also not a core dependency. Eight fixed routes need nothing a router library adds, so the few ASGI
 primitives live in asgi.py instead.
 
-Routes: `GET /` (the chat page), `GET /healthz`, `GET /readyz`, `POST /api/chat`, WebSocket
-`/api/ws`, and when `openai_enabled` `POST /v1/chat/completions` and `GET /v1/models`. Every error
+Routes: `GET /` (the chat page), `GET /control`, the PWA files and `/static/...` (page.py),
+`GET /healthz`, `GET /readyz`, `POST /api/chat`, WebSocket `/api/ws`, the conversation and control
+routes when a ControlPlane is given (control_api.py), and when `openai_enabled`
+`POST /v1/chat/completions`, `GET /v1/models` and `GET /v1/models/{id}`. Every error
 is JSON in OpenAI's shape with a fitting status (400, 401, 403, 404, 405, 409, 413, 500, 502, 503);
 no request can crash the server.
 """
@@ -33,10 +35,12 @@ from rustyclaw.adapters.http.asgi import (
 )
 from rustyclaw.adapters.http.auth import check_browser_origin
 from rustyclaw.adapters.http.chat_api import ChatApi
+from rustyclaw.adapters.http.control_api import ControlRoutes
 from rustyclaw.adapters.http.openai_api import OpenAIApi
-from rustyclaw.adapters.http.page import ChatPage
+from rustyclaw.adapters.http.page import StaticSite
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.http.ws import WebSocketChat
+from rustyclaw.ports.control import ControlPlane
 from rustyclaw.ports.gateway import GatewayService
 
 log = logging.getLogger(__name__)
@@ -46,23 +50,28 @@ Handler = Callable[[Scope, Receive, Send], Awaitable[None]]
 __all__ = ["HttpApp", "HttpSettings", "create_app"]
 
 
-def create_app(gateway: GatewayService, settings: HttpSettings) -> ASGIApp:
-    """The ASGI application serving `gateway` with `settings`."""
-    return HttpApp(gateway, settings)
+# Probes from a load balancer or orchestrator carry their own Host; they read nothing private.
+_UNCHECKED = frozenset({"/healthz", "/readyz"})
+
+
+def create_app(gateway: GatewayService, settings: HttpSettings, control: ControlPlane | None = None) -> ASGIApp:
+    """The ASGI application serving `gateway` with `settings`; `control` adds the conversation
+    list and the control page's routes (control_api.py)."""
+    return HttpApp(gateway, settings, control)
 
 
 class HttpApp:
     """Routes requests to their handlers and turns every failure into a JSON error response."""
 
-    def __init__(self, gateway: GatewayService, settings: HttpSettings) -> None:
+    def __init__(self, gateway: GatewayService, settings: HttpSettings, control: ControlPlane | None = None) -> None:
         self._gateway = gateway
         self._settings = settings
         chat = ChatApi(gateway, settings)
-        page = ChatPage()
+        site = StaticSite()
         # Routes with a path parameter: (prefix, methods), tried in order after the exact routes.
         self._prefixes: list[tuple[str, dict[str, Handler]]] = []
         self._routes: dict[str, dict[str, Handler]] = {
-            "/": {"GET": page.index},
+            **{path: {"GET": site.serve} for path in site.paths()},
             "/healthz": {"GET": self._healthz},
             "/readyz": {"GET": self._readyz},
             "/api/chat": {"POST": chat.chat},
@@ -72,6 +81,10 @@ class HttpApp:
             self._routes["/v1/chat/completions"] = {"POST": openai.chat_completions}
             self._routes["/v1/models"] = {"GET": openai.models}
             self._prefixes.append(("/v1/models/", {"GET": openai.model}))
+        if control is not None:
+            routes = ControlRoutes(control, settings)
+            self._routes.update(routes.exact)
+            self._prefixes.extend(routes.prefixed)
         self._websockets: dict[str, Handler] = {"/api/ws": WebSocketChat(gateway, settings)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -93,7 +106,8 @@ class HttpApp:
 
         try:
             handler = self._route(scope)
-            if scope["method"] != "GET":
+            if scope["path"] not in _UNCHECKED:
+                # GETs too: a DNS-rebinding page must not read transcripts of a tokenless gateway.
                 check_browser_origin(scope, self._settings.auth_token)
             await handler(scope, receive, tracking_send)
         except ClientGone:

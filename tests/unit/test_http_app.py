@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -397,17 +395,44 @@ async def test_api_chat_validates() -> None:
 # --- page ---------------------------------------------------------------------------------------------
 
 
-async def test_page_is_served_with_its_websocket_script_and_a_matching_csp() -> None:
+async def test_pages_are_served_with_a_strict_csp_and_no_inline_code() -> None:
     async with client(ScriptedGateway()) as http:
-        response = await http.get("/")
-    assert response.status_code == 200
-    assert response.headers["content-type"] == "text/html; charset=utf-8"
-    html = response.text
-    assert "new WebSocket(" in html and "/api/ws" in html
-    assert "innerHTML" not in html
-    script = re.search(r"<script>(.*?)</script>", html, re.S)
-    assert script is not None
-    digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
-    policy = response.headers["content-security-policy"]
-    assert f"script-src 'sha256-{digest}'" in policy
-    assert "default-src 'none'" in policy
+        for path in ("/", "/control"):
+            response = await http.get(path)
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "text/html; charset=utf-8"
+            policy = response.headers["content-security-policy"]
+            assert "default-src 'none'" in policy and "script-src 'self';" in policy
+            assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+            assert re.search(r"<script>", response.text) is None  # no inline script at all
+            assert "https://" not in response.text  # no CDN: everything is served from the package
+        chat = await http.get("/static/chat.js")
+        assert chat.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert "new WebSocket(" in chat.text and "/api/ws" in chat.text
+        assert "innerHTML" not in chat.text and "innerHTML" not in (await http.get("/static/common.js")).text
+
+
+async def test_vendored_libraries_manifest_and_service_worker_are_served() -> None:
+    async with client(ScriptedGateway()) as http:
+        for path, kind in (
+            ("/static/vendor/marked.umd.js", "text/javascript"),
+            ("/static/vendor/purify.min.js", "text/javascript"),
+            ("/static/vendor/highlight.min.js", "text/javascript"),
+            ("/static/vendor/marked.LICENSE.txt", "text/plain"),
+            ("/static/icons/icon-192.png", "image/png"),
+            ("/manifest.webmanifest", "application/manifest+json"),
+            ("/sw.js", "text/javascript"),
+        ):
+            response = await http.get(path)
+            assert response.status_code == 200, path
+            assert response.headers["content-type"].startswith(kind), path
+        assert (await http.get("/static/../settings.py")).status_code == 404
+        assert (await http.get("/static/index.html")).status_code == 404
+        manifest = (await http.get("/manifest.webmanifest")).json()
+        assert manifest["start_url"] == "/" and manifest["display"] == "standalone"
+
+
+async def test_tokenless_pages_refuse_a_foreign_host() -> None:
+    async with client(ScriptedGateway(), host="evil.example:18789") as http:
+        assert_error(await http.get("/"), 403, "host_not_allowed")
+        assert (await http.get("/healthz")).status_code == 200
