@@ -87,7 +87,8 @@ async def test_health_ready_and_page_over_the_wire() -> None:
         assert (await http.get("/readyz")).status_code == 200
         page = await http.get("/")
         assert page.status_code == 200
-        assert "new WebSocket(" in page.text
+        assert '<script src="/static/chat.js"' in page.text
+        assert "new WebSocket(" in (await http.get("/static/chat.js")).text
         assert (await http.get("/missing")).json()["error"]["code"] == "not_found"
 
 
