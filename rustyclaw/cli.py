@@ -68,6 +68,7 @@ COMMANDS = [
     "rustyclaw.cli_plugins:add_plugins_parser",
     "rustyclaw.cli_sandbox:add_sandbox_parser",
     "rustyclaw.cli_status:add_status_parser",
+    "rustyclaw.cli_migrate:add_migrate_parser",
     "rustyclaw.cli_mcp:add_mcp_parser",
     "rustyclaw.cli_skills:add_skills_parser",
 ]

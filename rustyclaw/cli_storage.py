@@ -42,5 +42,9 @@ def run_storage(args: argparse.Namespace) -> int:
         source = Path(args.path).expanduser()
         bar = ProgressBar(f"openclaw -> {args.target or cfg.storage.backend}")
         report = anyio.run(lambda: run_import(cfg.storage, state_dir, source, args.target, progress=bar))
+    if report.layout:
+        print(f"OpenClaw state layout: {report.layout}")
+    for note in report.notes:
+        print(f"not imported: {note}", file=sys.stderr)
     print(f"done, counts verified: {report.summary()}")
     return 0

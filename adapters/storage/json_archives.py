@@ -1,4 +1,5 @@
-"""Archived transcripts of the JSON store: OpenClaw's `<sessionId>.jsonl.reset.<timestamp>` files.
+"""Archived transcripts of the JSON store: OpenClaw's `<sessionId>.jsonl.reset.<timestamp>` files
+(and `.jsonl.deleted.<timestamp>`, what OpenClaw keeps of a deleted session).
 
 OpenClaw's file name holds the session id and the time of the reset, not the session key. When
 this store archives a transcript it first appends a closing entry that records what the name
@@ -9,8 +10,9 @@ cannot:
 
 It is a `custom` entry linked to the last one, so OpenClaw's readers keep it out of the
 conversation and the current branch stays the same. Files without it (OpenClaw's own archives,
-or a transcript too damaged to extend) take the key `agent:<agentId>:archived:<sessionId>`, the
-time from the file name (else the file's mtime) and the start from the header.
+or a transcript too damaged to extend) take the key OpenClaw's run trace records for the session
+id (`<sessionId>.trajectory.jsonl`), else `agent:<agentId>:archived:<sessionId>`; the time from
+the file name (else the file's mtime) and the start from the header.
 
 Functions here are blocking; the store runs them in a worker thread.
 """
@@ -39,7 +41,10 @@ from rustyclaw.ports.archive import ArchivedTranscript
 MARKER_TYPE = "rustyclaw.archived"
 # A header or a closing entry longer than this is not one we wrote or know.
 _EDGE_BYTES = 64 * 1024
-_ARCHIVE_NAME = re.compile(r"^(?P<sid>[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199})\.jsonl\.reset\.(?P<stamp>[^/]+)$")
+# OpenClaw archives a transcript on reset (`.reset.`) and on `sessions.delete` (`.deleted.`).
+_ARCHIVE_NAME = re.compile(
+    r"^(?P<sid>[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199})\.jsonl\.(?:reset|deleted)\.(?P<stamp>[^/]+)$"
+)
 _STAMP = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2})[-:](\d{2})[-:](\d{2})(?:\.(\d{1,9}))?Z$")
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
@@ -90,7 +95,8 @@ def archive_files(folder: Path) -> list[tuple[str, Path]]:
     found: list[tuple[str, Path]] = []
     for name in names:
         match = _ARCHIVE_NAME.match(name)
-        if match is not None and not name.endswith(".damaged"):
+        # .zst: 2026.7.2+ publishes compressed copies of its SQLite archive rows (read from the DB).
+        if match is not None and not name.endswith((".damaged", ".zst")):
             found.append((match["sid"], folder / name))
     return found
 
@@ -142,6 +148,19 @@ def _number(value: Any) -> float | None:
     return None
 
 
+def trajectory_key(folder: Path, session_id: str) -> str | None:
+    """The key OpenClaw ran `session_id` under, from its run trace `<sessionId>.trajectory.jsonl`
+    (every event of which carries `sessionKey`; OpenClaw 2026.x writes one per session)."""
+    try:
+        with open(folder / f"{session_id}.trajectory.jsonl", "rb") as f:
+            first = f.readline(_EDGE_BYTES)
+    except OSError:
+        return None
+    event = _object(first.rstrip(b"\n"))
+    key = event.get("sessionKey") if event is not None else None
+    return key if isinstance(key, str) and key.startswith("agent:") else None
+
+
 def describe(agent_id: str, session_id: str, path: Path) -> ArchivedTranscript | None:
     """The record of one archive file, None if it holds no entries besides header and marker."""
     edges = _edges(path)
@@ -151,7 +170,7 @@ def describe(agent_id: str, session_id: str, path: Path) -> ArchivedTranscript |
     data = data if isinstance(data, dict) else {}
     key = data.get("sessionKey")
     if not isinstance(key, str) or not key:
-        key = archived_fallback_key(agent_id, session_id)
+        key = trajectory_key(path.parent, session_id) or archived_fallback_key(agent_id, session_id)
     archived_at = _number(data.get("archivedAt"))
     if archived_at is None:
         match = _ARCHIVE_NAME.match(path.name)

@@ -46,6 +46,9 @@ class CopyReport:
     archives_already_there: int = 0
     archived_messages_copied: int = 0
     archived_messages_already_there: int = 0
+    # The OpenClaw import: which layout the folder had, and what it saw but could not carry.
+    layout: str = ""
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -217,22 +220,29 @@ async def verify_copy(
 
 
 async def import_openclaw(state_dir: Path, dst: StorageBackend, progress: Progress | None = None) -> CopyReport:
-    """Copy an OpenClaw installation's sessions (`<state_dir>/agents/*/sessions`) into `dst`:
-    every `sessions.json` entry with its `<sessionId>.jsonl`, and every archived
+    """Copy an OpenClaw installation's sessions into `dst`, whichever layout it has
+    (openclaw_source.py detects it; a folder with no OpenClaw state is a StorageError).
+
+    SQLite era (2026.7.2+): every session node with its live transcript, the segments before
+    each in-place reset as archives of the same key, and the archives of deleted sessions.
+    Classic: every `sessions.json` entry with its `<sessionId>.jsonl`, and every archived
     `<sessionId>.jsonl.reset.<time>` transcript (OpenClaw's own archives record no session key;
     they arrive under `agent:<agentId>:archived:<sessionId>`, see json_archives.py).
 
     The OpenClaw folder is opened read-only: nothing there is written, repaired or locked.
     Resumable like `copy_store`.
     """
-    from rustyclaw.adapters.storage.jsonfile import JsonFileStore
+    from rustyclaw.adapters.storage.openclaw_source import open_source
 
-    src = JsonFileStore(state_dir, fsync="never", read_only=True)
+    layout, src = open_source(state_dir)
     await src.start()
     try:
-        return await copy_store(src, dst, progress, resume=True)
+        report = await copy_store(src, dst, progress, resume=True)
     finally:
         await src.aclose()
+    report.layout = layout
+    report.notes.extend(getattr(src, "skipped", ()))
+    return report
 
 
 async def run_copy(

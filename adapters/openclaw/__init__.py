@@ -1,0 +1,1 @@
+"""Moving from OpenClaw: its config file, state extras and the migration command."""
