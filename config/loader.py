@@ -23,7 +23,7 @@ from rustyclaw.config.substitute import read_env_file, substitute
 from rustyclaw.domain.errors import ConfigError
 
 BUILT_IN = "<built-in defaults>"
-SUFFIXES = (".yaml", ".yml", ".json", ".toml")
+SUFFIXES = (".yaml", ".yml", ".json", ".json5", ".toml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,9 @@ def parse_file(path: Path) -> dict[str, Any]:
     """The file's top-level mapping; syntax errors name the file and line."""
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise ConfigError(f"{path}: unsupported configuration file type '{suffix}' (use .yaml, .yml, .json or .toml)")
+        raise ConfigError(
+            f"{path}: unsupported configuration file type '{suffix}' (use .yaml, .yml, .json, .json5 or .toml)"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -99,6 +101,8 @@ def parse_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
     if suffix == ".json":
         data = _parse_json(path, text)
+    elif suffix == ".json5":
+        data = _parse_json5(path, text)
     elif suffix == ".toml":
         data = _parse_toml(path, text)
     else:
@@ -117,6 +121,16 @@ def _parse_json(path: Path, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}") from None
+
+
+def _parse_json5(path: Path, text: str) -> Any:
+    # JSON5 (comments, trailing commas, unquoted keys): what OpenClaw's openclaw.json is written in.
+    import json5
+
+    try:
+        return json5.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: JSON5 syntax error: {exc}") from None
 
 
 def _parse_toml(path: Path, text: str) -> Any:

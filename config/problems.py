@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rustyclaw.config.base import ProblemsError, Secret
+from rustyclaw.config.openclaw_names import openclaw_hint
 
 
 def _is_secret(metadata: list[Any]) -> bool:
@@ -114,7 +115,8 @@ def _describe(root: type[BaseModel], exc: ValidationError, hidden: Mapping[str, 
         if kind == "extra_forbidden":
             step = _walk(root, loc)
             unknown = str(loc[-1])
-            yield f"unknown key '{'.'.join(step.keys)}'{_suggestion(step.model, unknown)}"
+            hint = openclaw_hint(step.keys)  # an OpenClaw spelling: name the RustyClaw key
+            yield f"unknown key '{'.'.join(step.keys)}'" + (f": {hint}" if hint else _suggestion(step.model, unknown))
             continue
         message = str(error["msg"]).removeprefix("Value error, ")
         if len(loc) >= 2 and loc[-1] == "[key]":  # a mapping key outside its allowed set
