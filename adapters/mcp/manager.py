@@ -69,12 +69,31 @@ def _selected(settings: ServerSettings, name: str) -> bool:
     return not any(fnmatchcase(name, p) for p in settings.exclude)
 
 
+def _lean_schema(node: Any) -> Any:
+    """A JSON Schema without what costs the model tokens and tells it nothing: `title`s (SDKs derive
+    them from names: `{"title": "A"}` for `a`) and `$schema`. Property names are kept, even "title"."""
+    if isinstance(node, list):
+        return [_lean_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("title", "$schema") and isinstance(value, str):
+            continue
+        if key in ("properties", "$defs", "definitions", "patternProperties") and isinstance(value, dict):
+            out[key] = {k: _lean_schema(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf", "not", "prefixItems"):
+            out[key] = _lean_schema(value)
+        else:
+            out[key] = value
+    return out
+
+
 def _spec(name: str, info: McpToolInfo) -> ToolSpec:
     description = (info.description or info.title or info.name).strip()
     if len(description) > MAX_DESCRIPTION_CHARS:
         description = description[: MAX_DESCRIPTION_CHARS - 3] + "..."
-    schema = dict(info.input_schema) if info.input_schema else {"type": "object", "properties": {}}
-    schema.pop("$schema", None)  # tokens the model does not need
+    schema = _lean_schema(dict(info.input_schema)) if info.input_schema else {"type": "object", "properties": {}}
     return ToolSpec(name=name, description=description, parameters=schema)
 
 

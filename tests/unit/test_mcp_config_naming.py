@@ -69,3 +69,16 @@ def test_openclaw_naming_scheme() -> None:
     long = tool_name("p" * 30, "t" * 80, taken)
     assert len(long) == 64 and long.startswith("p" * 30 + "__")
     assert unique_prefixes(["a b", "a.b", "c"]) == {"a b": "a-b", "a.b": "a-b-2", "c": "c"}
+
+
+def test_tool_schemas_lose_titles_but_keep_property_names() -> None:
+    from rustyclaw.adapters.mcp.manager import _lean_schema
+
+    schema = {"$schema": "x", "title": "args", "type": "object", "required": ["title"],
+              "properties": {"title": {"title": "Title", "type": "string"},
+                             "tags": {"type": "array", "items": {"title": "Tag", "type": "string"}},
+                             "when": {"anyOf": [{"type": "string", "title": "W"}, {"type": "null"}]}}}
+    assert _lean_schema(schema) == {
+        "type": "object", "required": ["title"],
+        "properties": {"title": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}},
+                       "when": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
