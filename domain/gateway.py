@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -47,6 +48,13 @@ class OpenAccess:
 
     async def check(self, message: InboundMessage) -> AccessDecision:
         return AccessDecision(allowed=True)
+
+
+def turn_timeout_notice(seconds: float | None) -> str:
+    return (
+        f"Sorry, this took too long: the turn ran out of its time (gateway.requestTimeoutSeconds, "
+        f"{seconds:g} s) before the answer was finished. What was done so far is kept; ask again to go on."
+    )
 
 
 def describe_llm_error(exc: LLMError) -> str:
@@ -333,8 +341,13 @@ class Gateway:
         error: str | None = None
         async with self.sessions.running(entry.key) as scope:
             try:
-                outcome = await self._run_in_window(entry, message, user, base_prompt, tool_context,
-                                                    window, commit, emit)
+                # The whole turn (every model call and tool) within gateway.requestTimeoutSeconds.
+                with anyio.move_on_after(self._settings.turn_timeout_seconds or math.inf) as deadline:
+                    outcome = await self._run_in_window(entry, message, user, base_prompt, tool_context,
+                                                        window, commit, emit)
+                if deadline.cancelled_caught:
+                    error = turn_timeout_notice(self._settings.turn_timeout_seconds)
+                    log.warning("turn stopped: %s", error, extra={"session": entry.key})
             except LLMError as exc:
                 log.warning("turn failed: %s", exc, extra={"session": entry.key})
                 error = describe_llm_error(exc)

@@ -59,3 +59,5 @@ class AgentSettings:
     max_message_chars: int = 16_000
     agent_models: dict[str, str] = field(default_factory=dict)
     pruning: PruningSettings = field(default_factory=PruningSettings)
+    # gateway.requestTimeoutSeconds: the deadline of one whole turn (model calls and tools); None: none.
+    turn_timeout_seconds: float | None = None

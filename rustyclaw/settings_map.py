@@ -51,6 +51,7 @@ def agent_settings(cfg: RustyClawConfig) -> AgentSettings:
         bootstrap_total_max_chars=agents.bootstrap_total_max_chars,
         system_prompt=agents.system_prompt,
         max_message_chars=cfg.gateway.max_message_chars,
+        turn_timeout_seconds=cfg.gateway.request_timeout_seconds,
         agent_models={a.id: a.model for a in agents.list if a.model},
         pruning=PruningSettings(
             keep_last_assistants=p.keep_last_assistants,

@@ -70,7 +70,8 @@ class RetryPolicy:
     def delay(
         self, failures: int, retry_after: float | None = None, rng: random.Random | None = None
     ) -> float:
-        """The wait after the `failures`-th failed try; a server's Retry-After wins up to `max_delay`."""
+        """The wait after the `failures`-th failed try; a server's Retry-After wins up to `max_delay`
+        (a longer one is not cut short: `stream` stops retrying that model and says why)."""
         backoff = min(self.initial_delay * 2.0 ** (failures - 1), self.max_delay)
         backoff *= 1 + (rng or _JITTER).uniform(0, self.jitter)
         if retry_after is not None:
@@ -205,6 +206,13 @@ class RoutedLLM:
                         tried.append(f"{ref} x{attempt}: {type(exc).__name__}: {exc}")
                         break
                     retry_after = exc.retry_after if isinstance(exc, LLMRateLimitedError) else None
+                    if retry_after is not None and retry_after > self._retry.max_delay:
+                        # Asking again sooner than the server allows only fails again: say so, move on.
+                        note = (f"{ref} x{attempt}: {type(exc).__name__}: {exc} (the server asks to wait "
+                                f"{retry_after:g} s, over llm.retry.maxDelaySeconds = {self._retry.max_delay:g} s)")
+                        log.warning("llm not retried: %s", note)
+                        tried.append(note)
+                        break
                     wait = self._retry.delay(attempt, retry_after, self._rng)
                     if deadline is not None:
                         wait = min(wait, max(0.0, deadline - self._clock()))

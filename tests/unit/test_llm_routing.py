@@ -171,11 +171,29 @@ async def test_retryable_errors_back_off_exponentially_with_jitter_then_succeed(
 
 async def test_retry_after_is_honoured_up_to_the_max_delay() -> None:
     sleeps = Sleeps()
-    a = FakeProvider("a", {"m": [fails(rate_limited(2.5)), fails(rate_limited(60.0)), ok("x")]})
+    a = FakeProvider("a", {"m": [fails(rate_limited(2.5)), fails(rate_limited(3.0)), ok("x")]})
     llm = routed([a], {"default": Route("a/m")}, sleeps)
     await collect(llm)
-    assert sleeps.delays[0] == 2.5
-    assert sleeps.delays[1] == 3.0
+    assert sleeps.delays == [2.5, 3.0]
+
+
+async def test_a_retry_after_over_the_cap_is_not_cut_short_but_said() -> None:
+    # Retrying after the 3 s cap when the server asked for 60 s would only fail again, unexplained.
+    sleeps = Sleeps()
+    a = FakeProvider("a", {"m": [fails(rate_limited(60.0)), ok("too early")]})
+    llm = routed([a], {"default": Route("a/m")}, sleeps)
+    with pytest.raises(LLMRateLimitedError, match=r"asks to wait 60 s, over llm\.retry\.maxDelaySeconds = 3 s"):
+        await collect(llm)
+    assert a.calls == ["m"] and sleeps.delays == []
+
+
+async def test_a_retry_after_over_the_cap_moves_to_the_fallback() -> None:
+    sleeps = Sleeps()
+    a = FakeProvider("a", {"m": [fails(rate_limited(60.0))]})
+    b = FakeProvider("b", {"n": [ok("from b")]})
+    llm = routed([a, b], {"default": Route("a/m", ("b/n",))}, sleeps)
+    texts, _ = await collect(llm)
+    assert texts == ["from b"] and sleeps.delays == []
 
 
 async def test_persistent_server_errors_move_to_the_fallback_without_waiting_between_models() -> None:
