@@ -8,10 +8,12 @@ with a warning, so a planted link cannot make the model read files outside the s
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +27,24 @@ MAX_DEPTH = 6
 _SKIP = {"node_modules", ".git", "__pycache__", ".venv"}
 
 
+# PATH lookups are remembered this long: the prompt is built every turn, and a binary installed
+# meanwhile is seen within a minute.
+WHICH_TTL_SECONDS = 60.0
+
+
+@functools.lru_cache(maxsize=512)
+def _which(name: str, period: int) -> bool:
+    return shutil.which(name) is not None
+
+
 def host_facts() -> HostFacts:
     """This machine: PATH lookups, the process environment, `sys.platform` in OpenClaw's spelling."""
     os_name = "darwin" if sys.platform == "darwin" else "win32" if sys.platform.startswith("win") else "linux"
-    return HostFacts(has_bin=lambda name: shutil.which(name) is not None, env=dict(os.environ), os_name=os_name)
+
+    def has_bin(name: str) -> bool:
+        return _which(name, int(time.monotonic() // WHICH_TTL_SECONDS))
+
+    return HostFacts(has_bin=has_bin, env=os.environ, os_name=os_name)
 
 
 @dataclass(frozen=True, slots=True)
