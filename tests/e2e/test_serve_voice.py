@@ -45,12 +45,12 @@ def test_a_voice_note_is_transcribed_answered_and_spoken_back(
         assert words(body["transcript"]) == words(SENTENCE)
         assert body["reply"] and body["audio_mime"] == "audio/ogg"
         codec, rate, seconds, container = decode_ogg(base64.b64decode(body["audio"]))
-        assert (codec, rate, container) == ("opus", 48000, "ogg") and seconds > 0.3
+        assert (codec, rate, container) == ("opus", 48000, "ogg") and seconds > 0  # as long as the reply is
 
         corrupt = httpx.post(f"{gateway.url}/api/voice", params={"session": "voice-user"},
                              content=b"OggS not really", headers={"content-type": "audio/ogg"}, timeout=60)
         assert corrupt.status_code == 200 and corrupt.json()["audio"] is None
-        assert "voice note" in corrupt.json()["reply"].lower() or "audio" in corrupt.json()["reply"].lower()
+        assert corrupt.json()["reply"].startswith("Sorry, I couldn't use that voice note")  # the gateway's words
         assert httpx.get(f"{gateway.url}/readyz").status_code == 200  # nothing crashed
     finally:
         assert gateway.stop() == 0, gateway.log()

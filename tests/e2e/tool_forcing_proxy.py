@@ -3,7 +3,8 @@
 The tiny test model rarely decides to call a tool by itself; llama.cpp constrains its output to a
 call when `tool_choice` names a function. The proxy adds that to the next request that ends with
 the user's message, so the gateway's whole tool round trip runs against the real server.
-Everything else passes through untouched, and every request body is recorded as it was sent on.
+Everything else passes through untouched; every request body is recorded as it was sent on
+(`requests`), and every answer's body as it came back (`responses`, same order).
 
 Why the forced tool's schema is tightened too (issue #18): llama-cpp-python (0.3.36) turns the
 forced tool's JSON schema into a grammar whose string rule is ``char ::= [^"\\] | "\\" ...``: it
@@ -37,6 +38,7 @@ class ToolForcingProxy:
         self.upstream = upstream.rstrip("/")
         self.force_next: str | None = None
         self.requests: list[dict[str, Any]] = []
+        self.responses: list[bytes] = []
         self._client = httpx.AsyncClient(timeout=300)
 
     async def aclose(self) -> None:
@@ -81,12 +83,27 @@ class ToolForcingProxy:
             headers={"content-type": "application/json"},
         )
         response = await self._client.send(request, stream=True)
+        received = bytearray()
         try:
             headers = [(k.encode(), v.encode()) for k, v in response.headers.items()
                        if k.lower() in ("content-type",)]
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             async for chunk in response.aiter_raw():
+                received += chunk
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
             await response.aclose()
+            if body:
+                self.responses.append(bytes(received))
+
+
+def streamed_text_deltas(body: bytes) -> list[str]:
+    """The non-empty `delta.content` pieces of an OpenAI SSE body, in order."""
+    pieces: list[str] = []
+    for line in body.decode().splitlines():
+        if line.startswith("data: ") and line != "data: [DONE]":
+            for choice in json.loads(line[6:]).get("choices") or []:
+                if (choice.get("delta") or {}).get("content"):
+                    pieces.append(choice["delta"]["content"])
+    return pieces
