@@ -129,6 +129,20 @@ async def test_streamable_http_server_with_headers(http_server: McpHttpServer) -
         await manager.aclose()
 
 
+async def test_sse_server() -> None:
+    server = McpHttpServer.start(transport="sse")
+    try:
+        manager = McpManager(McpSettings(servers=(ServerSettings(name="old", transport="sse", url=server.url),)))
+        await manager.start()
+        try:
+            assert manager.status()[0].status == "ready", manager.status()
+            assert await tool(manager, "old__upper").run({"text": "quiet"}, CTX) == "QUIET"
+        finally:
+            await manager.aclose()
+    finally:
+        server.stop()
+
+
 async def test_results_are_capped(tmp_path: Path) -> None:
     manager = McpManager(McpSettings(servers=(stdio("fx", fixture_stdio_argv(), max_result_chars=500),)))
     await manager.start()
