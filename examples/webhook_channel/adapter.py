@@ -7,8 +7,12 @@ The "platform" is any service that can POST JSON:
 - outbound: the adapter POSTs `{"chat", "text", "reply_to"}` to `outbound_url`, one POST per
   piece of a long reply, with the same signature header.
 
+The module ends with the channel's one registration (settings model, factory, access rules and
+media support): `channels.webhook` in the config turns it on once it is registered, either by an
+entry point of the package that ships it or by `default_registry().register(registration)`.
+
 Read docs/writing-a-channel-adapter.md next to this file; tests/integration/test_example_channel.py
-runs the channel contract suite against it.
+runs the channel contract suite against it, built from its registration.
 """
 
 from __future__ import annotations
@@ -21,9 +25,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, webhook_app
-from rustyclaw.domain.errors import ChannelError
+from rustyclaw.channel_registry import ChannelRegistration
+from rustyclaw.config.base import SecretStrValue
+from rustyclaw.config.channels import ChannelAccessConfig
+from rustyclaw.domain.errors import ChannelError, ConfigError
 from rustyclaw.domain.messages import InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import InboundHandler
 
@@ -125,3 +134,29 @@ class WebhookChannel:
 
     async def typing(self, message: InboundMessage) -> None:
         return None  # this platform has no typing indicator
+
+
+# -- the registration ---------------------------------------------------------------------------
+class WebhookSettings(ChannelAccessConfig):
+    """`channels.webhook`: the shared secret and the platform's outbound URL, plus the access rules
+    every channel has (dmPolicy, allowFrom, groups, rateLimit), inherited."""
+
+    secret: SecretStrValue | None = None
+    outbound_url: str | None = None
+    text_limit: int = Field(2000, ge=1)
+
+
+def webhook_channel_from_settings(settings: WebhookSettings) -> WebhookChannel:
+    """Builds the adapter from its validated section (no I/O); refuses incomplete settings."""
+    if not settings.secret or not settings.outbound_url:
+        raise ConfigError("channels.webhook: secret and outboundUrl are required when the channel is enabled")
+    return WebhookChannel(settings.secret, settings.outbound_url, text_limit=settings.text_limit)
+
+
+def _always(settings: WebhookSettings) -> bool:
+    return True  # its platform only pushes: the gateway mounts the app at /channels/webhook/webhook
+
+
+registration = ChannelRegistration(
+    name="webhook", settings=WebhookSettings, factory=webhook_channel_from_settings, webhook=_always,
+)

@@ -1,18 +1,28 @@
-"""The example webhook channel (examples/webhook_channel) passes the channel contract suite."""
+"""The example webhook channel (examples/webhook_channel) passes the channel contract suite, built
+from its one registration exactly as the gateway builds it from `channels.webhook`."""
 
 from __future__ import annotations
 
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
-from examples.webhook_channel.adapter import WebhookChannel, sign
+from examples.webhook_channel.adapter import WebhookChannel, registration, sign
 from rustyclaw.adapters.channels.webhook_asgi import Receive, Scope, Send, webhook_app
+from rustyclaw.adapters.clock import SystemClock
+from rustyclaw.channel_registry import ChannelRegistry, default_registry
+from rustyclaw.channels_setup import ChannelSetup
+from rustyclaw.config.schema import RustyClawConfig
+from rustyclaw.domain.errors import ConfigError
+from rustyclaw.domain.messages import InboundMessage
+from rustyclaw.settings import settings_of
 from tests.channel_contract.contract import ChannelContract, ChannelHarness, Recorder
 from tests.channel_contract.harness_http import serving
 
@@ -75,10 +85,82 @@ async def platform() -> AsyncIterator[FakePlatform]:
         yield fake
 
 
+@pytest.fixture
+def registry() -> Iterator[ChannelRegistry]:
+    found = default_registry()
+    found.register(registration)  # the one step a new channel needs
+    try:
+        yield found
+    finally:
+        found.unregister("webhook")
+
+
+def config_with(tmp: Path, **webhook: Any) -> RustyClawConfig:
+    return RustyClawConfig.model_validate({
+        "gateway": {"stateDir": str(tmp / "state")}, "agents": {"workspace": str(tmp)},
+        "channels": {"webhook": {"enabled": True, "secret": SECRET, **webhook}},
+    })
+
+
+class RegisteredPlatform(FakePlatform):
+    """Builds each adapter the gateway's way: `channels.webhook` validated by the registered model,
+    then the registered factory."""
+
+    def __init__(self, registry: ChannelRegistry, tmp: Path) -> None:
+        super().__init__()
+        self.registry = registry
+        self.tmp = tmp
+
+    def make_channel(self) -> WebhookChannel:
+        cfg = config_with(self.tmp, outboundUrl=f"{self.base_url}/outbound")
+        [enabled] = self.registry.enabled(cfg.channels)
+        assert isinstance(enabled.channel, WebhookChannel)
+        self.current = enabled.channel
+        return self.current
+
+
 class TestExampleWebhookChannelContract(ChannelContract):
     @pytest.fixture
     async def harness(self, platform: FakePlatform) -> AsyncIterator[ChannelHarness]:
         yield platform
+
+
+class TestRegisteredExampleChannelContract(ChannelContract):
+    @pytest.fixture
+    async def harness(self, registry: ChannelRegistry, tmp_path: Path) -> AsyncIterator[ChannelHarness]:
+        fake = RegisteredPlatform(registry, tmp_path)
+        async with serving(fake.app) as url:
+            fake.base_url = url
+            yield fake
+
+
+def test_without_its_registration_the_section_is_an_unknown_key(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="webhook"):
+        config_with(tmp_path, outboundUrl="http://x")
+
+
+def test_its_settings_model_checks_its_section(registry: ChannelRegistry, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="textLimit"):
+        config_with(tmp_path, outboundUrl="http://x", textLimit=0)
+    incomplete = config_with(tmp_path)  # enabled without outboundUrl: what `config validate` reports
+    assert [path for path, _ in registry.check(incomplete.channels)] == ["channels.webhook"]
+    with pytest.raises(ConfigError, match="outboundUrl"):
+        settings_of(incomplete)
+
+
+@pytest.mark.anyio
+async def test_the_gateway_mounts_it_and_applies_its_access_rules(registry: ChannelRegistry, tmp_path: Path) -> None:
+    cfg = config_with(tmp_path, outboundUrl="http://127.0.0.1:9/outbound", dmPolicy="allowlist", allowFrom=["alice"])
+    setup = ChannelSetup(settings_of(cfg), SystemClock())
+    assert [c.name for c in setup.channels] == ["webhook"]
+    assert list(setup.mounts) == ["/channels/webhook/webhook"]
+
+    def dm(sender: str, channel: str = "webhook") -> InboundMessage:
+        return InboundMessage(channel=channel, peer_id=sender, sender_id=sender, text="hi")
+
+    assert (await setup.access.check(dm("alice"))).allowed
+    assert not (await setup.access.check(dm("mallory"))).allowed
+    assert not (await setup.access.check(dm("alice", channel="unregistered"))).allowed  # fails closed
 
 
 @pytest.mark.anyio
@@ -96,3 +178,4 @@ async def test_unsigned_and_malformed_events_are_refused(platform: FakePlatform)
         assert (message.text, message.message_id) == ("hi", "u:1")
     finally:
         await channel.aclose()
+
