@@ -116,11 +116,6 @@ class McpManager:
         self._tasks: list[asyncio.Task[None]] = []
         # group name -> exposed tool names; read live by the policy (servers list tools after start).
         self.groups: dict[str, tuple[str, ...]] = {GROUP_ALL: (), OPENCLAW_KEY: ()}
-        for s in settings.servers:
-            if s.enabled and s.lazy:
-                cached = self._cached(s)
-                if cached is not None:
-                    self._listed(s, cached, remember=False)
 
     def _stderr_for(self, s: ServerSettings) -> Path | None:
         if s.transport != "stdio" or self.settings.log_dir is None:
@@ -218,6 +213,12 @@ class McpManager:
     async def start(self, *, wait: bool = True) -> None:
         """Starts every enabled server's task; with `wait`, returns once each eager server is ready or
         has failed its first attempt (each bounded by its connect timeout)."""
+        for s in self.settings.servers:
+            # Lazy servers' remembered tools are offered before they run (read here: no I/O when built).
+            if s.enabled and s.lazy and s.name not in self._by_server:
+                cached = self._cached(s)
+                if cached is not None:
+                    self._listed(s, cached, remember=False)
         for connection in self.connections.values():
             if connection.settings.enabled:
                 self._tasks.append(asyncio.create_task(connection.run(), name=f"mcp:{connection.settings.name}"))

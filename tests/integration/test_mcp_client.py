@@ -245,4 +245,4 @@ async def test_lazy_server_offers_remembered_tools_and_starts_on_first_use(tmp_p
 
     moved = McpManager(McpSettings(servers=(stdio("fx", fixture_stdio_argv("--only-ten"), lazy=True),),
                                    cache_dir=tmp_path / "mcp"))
-    assert moved.tools() == []  # another launch line: the old listing is not trusted
+    assert moved._cached(moved.settings.servers[0]) is None  # another launch line: the old listing is not trusted
