@@ -79,6 +79,16 @@ class ChannelError(RustyClawError):
     """A chat platform failed to deliver or receive."""
 
 
+class DeliveryError(ChannelError):
+    """A send the platform did not take. `transient` (network, 5xx, 429) is worth retrying, after
+    `retry_after` seconds when the platform said so; otherwise (blocked, chat gone) it never will be."""
+
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
+
+
 class AccessDeniedError(RustyClawError):
     """The sender may not be served (policy, pairing, rate limit)."""
 

@@ -180,8 +180,13 @@ class Gateway:
             if message.message_id is not None and await self.sessions.store.has_inbound(
                 entry, message.message_id
             ):
-                log.info("duplicate inbound dropped", extra={"session": key})
-                return None
+                if not message.redelivered:
+                    log.info("duplicate inbound dropped", extra={"session": key})
+                    return None
+                resumed = await self._resume(entry, message, emit)
+                if resumed is None:
+                    return None
+                return await voice_rules.speak_reply(self._voice, resumed, entry.tts, heard)
             if command is not None:
                 reply = await self._locked_command(command, entry, message)
             else:
@@ -300,15 +305,37 @@ class Gateway:
     def _session_model(self, entry: SessionEntry) -> str | None:
         return entry.model or self._settings.agent_models.get(entry.agent_id)
 
-    async def _turn(self, entry: SessionEntry, message: InboundMessage, emit: Emit | None) -> Reply:
-        user = ChatMessage(
+    async def _resume(self, entry: SessionEntry, message: InboundMessage, emit: Emit | None) -> Reply | None:
+        """A journaled message the gateway stored before a restart: its reply if the turn had ended
+        (it was never delivered), else the turn finished from where its stored steps stop."""
+        history = await self.sessions.history(entry)
+        at = next((i for i in range(len(history) - 1, -1, -1)
+                   if history[i].role == "user" and history[i].inbound_id == message.message_id), None)
+        if at is None:
+            return None
+        after = history[at + 1:]
+        if any(m.role == "user" for m in after):
+            return None  # later messages were answered since: this turn is over
+        final = next((m for m in reversed(after) if m.role == "assistant" and not m.tool_calls), None)
+        if final is not None:
+            log.info("journaled message already answered; sending its reply", extra={"session": entry.key})
+            return Reply(text=final.content, session_key=entry.key, session_id=entry.session_id,
+                         model=str(final.meta.get("model", "")))
+        log.info("finishing a turn interrupted by a restart", extra={"session": entry.key})
+        return await self._turn(entry, message, emit, stored=history[at])
+
+    async def _turn(
+        self, entry: SessionEntry, message: InboundMessage, emit: Emit | None, stored: ChatMessage | None = None
+    ) -> Reply:
+        """One turn; `stored` is the user's message already in the session (a resumed turn)."""
+        user = stored or ChatMessage(
             role="user",
             content=message.text,
             id=new_message_id(),
             created_at=self._clock.now(),
             inbound_id=message.message_id,
         )
-        if message.sender_name:
+        if message.sender_name and stored is None:
             user.meta["sender"] = message.sender_name
         self._agent.stamp(user)  # counted once here, stored with its count
         tool_context = self._tool_context(entry, message)
@@ -316,7 +343,7 @@ class Gateway:
         maintenance = self._maintenance
         window = await self._window(entry)
         too_long = None
-        if maintenance is not None:
+        if maintenance is not None and stored is None:
             fixed = self._agent.fixed_tokens(base_prompt, tool_context, message.options)
             too_long = maintenance.too_long(
                 user, window, fixed + self._agent.completion_tokens(window, message.options))
@@ -324,8 +351,9 @@ class Gateway:
                 # Stored (nothing accepted is lost) but never sent: it would break every later turn.
                 maintenance.exclude(user)
         # The user's message is stored before the model is asked: nothing accepted is lost.
-        with anyio.CancelScope(shield=True):
-            await self.sessions.append(entry, [user])
+        if stored is None:
+            with anyio.CancelScope(shield=True):
+                await self.sessions.append(entry, [user])
         if too_long is not None:
             await self.sessions.touch(entry, message)
             return Reply(text=too_long.notice(), session_key=entry.key, session_id=entry.session_id,

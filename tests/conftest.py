@@ -7,6 +7,7 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.discord_standin",
     "tests.fixtures.graph_standin",
+    "tests.fixtures.telegram_standin",
 ]
 
 

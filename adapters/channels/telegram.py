@@ -31,11 +31,13 @@ from typing import Any, Literal
 from rustyclaw.adapters.channels.backoff import Backoff
 from rustyclaw.adapters.channels.daemon_thread import run_in_daemon_thread
 from rustyclaw.adapters.channels.delivery import InboundDelivery, RecentIds
+from rustyclaw.adapters.channels.send_retry import SendRetry, send_with_retry
 from rustyclaw.adapters.channels.telegram_mapping import file_id_of, to_inbound
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, webhook_app
 from rustyclaw.config.channels import TelegramConfig
-from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
+from rustyclaw.domain.commands import menu
+from rustyclaw.domain.errors import ChannelError, ConfigError, DeliveryError, MissingExtraError
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
 
@@ -84,6 +86,7 @@ class TelegramChannel:
         long_poll_timeout: int = 25,
         max_concurrent: int = 32,
         backoff: Backoff | None = None,
+        send_retry: SendRetry | None = None,
     ) -> None:
         if mode not in ("polling", "webhook"):
             raise ConfigError(f"channels.telegram.mode: {mode!r} is not polling or webhook")
@@ -104,6 +107,7 @@ class TelegramChannel:
         self._poll_interval = poll_interval
         self._long_poll_timeout = long_poll_timeout
         self._backoff = backoff or Backoff()
+        self._send_retry = send_retry or SendRetry()
         self._bot: Any = None
         self._bot_id = 0
         self.username: str | None = None
@@ -140,20 +144,34 @@ class TelegramChannel:
             await self._close_session(bot)
             raise self._translate(exc, "start") from exc
         self._bot, self._bot_id, self.username = bot, me.id, me.username
+        await self._publish_commands(bot)
         self._delivery.handler = handler
         self.state = "running"
         self.last_error = None
+        self._delivery.resume_unfinished()
         if self.mode == "polling":
             self._poller = asyncio.create_task(self._poll(), name=f"telegram:{self.account}:poll")
         log.info("telegram bot @%s started (%s)", self.username, self.mode)
 
+    async def _publish_commands(self, bot: Any) -> None:
+        """setMyCommands: Telegram's command menu lists the gateway's own commands."""
+        from aiogram.types import BotCommand
+
+        try:
+            await bot.set_my_commands([BotCommand(command=name, description=text) for name, text in menu()])
+        except Exception as exc:  # a menu is decoration; some local Bot API servers lack the method
+            log.debug("telegram setMyCommands failed (ignored): %s", exc)
+
     async def aclose(self) -> None:
-        bot, self._bot = self._bot, None
-        if bot is None:
+        bot = self._bot
+        if bot is None or self.state == "stopping":
             return
-        self.state = "stopped"
+        self.state = "stopping"
         poller, self._poller = self._poller, None
+        # The poll loop ends first (nothing new is confirmed); running turns may still send meanwhile.
         await self._delivery.stop(poller)
+        self._bot = None
+        self.state = "stopped"
         await self._close_session(bot)
         self._stopped.set()
 
@@ -239,8 +257,16 @@ class TelegramChannel:
             self.state = "running"
             backoff.reset()
             for update in updates:
+                # The next getUpdates confirms everything below `offset`, so it moves past an update
+                # only once the update is journaled; a journal failure leaves it for the next poll.
+                try:
+                    await self._accept(update)
+                except Exception as exc:
+                    log.error("telegram update %s not journaled (%s); it will be fetched again",
+                              update.update_id, exc)
+                    await asyncio.sleep(backoff.next())
+                    break
                 offset = max(offset or 0, update.update_id + 1)
-                self._accept(update)
             if not updates:
                 await asyncio.sleep(self._poll_interval)
 
@@ -251,8 +277,9 @@ class TelegramChannel:
         self._stop_error = error
         self._stopped.set()
 
-    def _accept(self, update: Any) -> None:
-        if not self._seen.first_time(update.update_id):
+    async def _accept(self, update: Any) -> None:
+        """Journals and submits one update; raises when it could not be journaled."""
+        if update.update_id in self._seen:
             log.info("telegram update %s delivered again; ignored", update.update_id)
             return
         message = to_inbound(
@@ -260,8 +287,9 @@ class TelegramChannel:
         )
         if message is None:
             log.debug("telegram update %s carries nothing to answer", update.update_id)
-            return
-        self._delivery.submit(message)
+        else:
+            await self._delivery.accept(message)
+        self._seen.first_time(update.update_id)
 
     # -- webhook ------------------------------------------------------------------------------
     async def handle_webhook(self, headers: Mapping[str, str], body: bytes) -> tuple[int, bytes]:
@@ -286,7 +314,11 @@ class TelegramChannel:
             reason = str(exc).splitlines()[0][:200]
             log.warning("telegram webhook payload refused: %s", reason)
             return 400, _json({"ok": False, "error": f"not a Telegram update: {reason}"})
-        self._accept(update)
+        try:
+            await self._accept(update)  # journaled before the 200: Telegram redelivers on an error
+        except Exception as exc:
+            log.error("telegram webhook update %s not journaled: %s", update.update_id, exc)
+            return 500, _json({"ok": False, "error": "could not record the update; send it again"})
         return 200, _json({"ok": True})
 
     def webhook_asgi_app(self, max_body: int = 1 << 20) -> ASGIApp:
@@ -319,24 +351,38 @@ class TelegramChannel:
         self, bot: Any, chat_id: int, text: str, thread_id: int | None, reply_to: int | None,
         *, voice: Attachment | None = None,
     ) -> None:
-        from aiogram.exceptions import TelegramRetryAfter
         from aiogram.types import BufferedInputFile, ReplyParameters
 
         reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
-        for attempt in range(2):
+        action = "sendVoice" if voice is not None else "sendMessage"
+
+        async def once() -> None:
             try:
                 if voice is not None:
                     upload = BufferedInputFile(voice.data or b"", filename=voice.name or "voice.ogg")
                     await bot.send_voice(chat_id, upload, message_thread_id=thread_id, reply_parameters=reply)
                 else:
                     await bot.send_message(chat_id, text, message_thread_id=thread_id, reply_parameters=reply)
-                return
-            except TelegramRetryAfter as exc:
-                if attempt:
-                    raise ChannelError(f"telegram: still rate limited after {exc.retry_after} s") from exc
-                await asyncio.sleep(min(float(exc.retry_after), 30.0))
             except Exception as exc:
-                raise self._translate(exc, "sendVoice" if voice is not None else "sendMessage") from exc
+                raise self._delivery_error(exc, action) from exc
+
+        await send_with_retry(once, f"telegram {action}", self._send_retry)
+
+    def _delivery_error(self, exc: BaseException, action: str) -> DeliveryError:
+        """Transient: 429 (with Telegram's retry_after), 5xx, network; the rest never succeeds."""
+        from aiogram.exceptions import (
+            TelegramBadRequest,
+            TelegramForbiddenError,
+            TelegramNotFound,
+            TelegramRetryAfter,
+            TelegramUnauthorizedError,
+        )
+
+        text = f"telegram ({self.account}) {action} failed: {type(exc).__name__}: {exc}"
+        if isinstance(exc, TelegramRetryAfter):
+            return DeliveryError(text, transient=True, retry_after=float(exc.retry_after))
+        permanent = (TelegramBadRequest, TelegramForbiddenError, TelegramNotFound, TelegramUnauthorizedError)
+        return DeliveryError(text, transient=not isinstance(exc, permanent))
 
     async def fetch_media(self, attachment: Attachment, max_bytes: int = MEDIA_LIMIT) -> bytes:
         """The bytes of a received voice note or file (`getFile`, then the file URL)."""

@@ -83,6 +83,7 @@ async def test_voice_notes_are_fetched_only_after_access_lets_the_sender_in() ->
     await dispatch(inbound("", sender_id="mallory", channel="fake", attachments=(note,)))
     assert channel.fetched == [] and channel.sent == []
     await dispatch(inbound("", sender_id="alice", channel="fake", attachments=(note,)))
-    assert channel.fetched == ["platform-file:1"]
-    assert len(channel.sent) == 1  # no speech-to-text configured here: a clear reply, no turn
+    # No speech to text configured here: nothing is downloaded; a clear reply, no turn.
+    assert channel.fetched == []
+    assert len(channel.sent) == 1 and "speech to text is off" in channel.sent[0].text
     assert kit.llm.requests == []

@@ -1,0 +1,1 @@
+"""Inbound journals (ports/inbox.py): in memory, SQLite in the state folder, PostgreSQL."""
