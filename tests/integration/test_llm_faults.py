@@ -177,8 +177,9 @@ async def test_stalled_stream_is_unavailable_after_the_idle_timeout(mock_llm: LL
 
 
 async def test_stall_before_text_is_retried(mock_llm: LLMockServer) -> None:
-    mock_llm.stream_fault("stall", after_chunks=1, stall_seconds=30)
-    llm = routed(Route("mock/m1"), provider("mock", mock_llm.base_url, stream_idle_timeout=0.3))
+    mock_llm.stream_fault("stall", after_chunks=1, stall_seconds=60)
+    # The retry must then stream normally: its idle cap leaves room for a loaded machine.
+    llm = routed(Route("mock/m1"), provider("mock", mock_llm.base_url, stream_idle_timeout=3))
     _, result = await run(llm)
     assert result.message.content and len(mock_llm.requests()) == 2
 

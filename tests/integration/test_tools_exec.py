@@ -135,10 +135,26 @@ async def test_host_exec_tool_checks_again_caps_output_and_kills_at_the_timeout(
         await tool(True).run({"command": "echo hi"}, MAIN)
     big = await tool(True).run({"command": "yes | head -c 100000"}, elevated)
     assert big.startswith("exit 0\ny\ny") and big.endswith("[... 99900 bytes truncated]")
-    marker = tmp_path / "ws" / "after-timeout"
-    slow = await tool(True, 0.5).run({"command": f"sleep 3 & sleep 3; touch {marker}"}, elevated)
+    marker, pids = tmp_path / "ws" / "after-timeout", tmp_path / "ws" / "pids"
+    slow = await tool(True, 0.5).run(
+        {"command": f"echo $$ > {pids}; (sleep 30; touch {marker}) & echo $! >> {pids}; sleep 30; touch {marker}"},
+        elevated)
     assert slow.startswith("timed out (killed)")
-    await anyio.sleep(3.5)  # the whole process group was killed: the file is never touched
+    # The whole process group was killed: the shell and its background child are gone (waited for
+    # as a condition, not a fixed sleep), so nothing is left that could touch the file.
+    for pid in (int(line) for line in pids.read_text().split()):
+        with anyio.fail_after(30):
+            while _alive(pid):  # noqa: ASYNC110 - a process ending elsewhere sends no event here
+                await anyio.sleep(0.02)
     assert not marker.exists()
     with pytest.raises(ToolError, match="non-empty string"):
         await tool(True).run({"command": ""}, elevated)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
