@@ -112,8 +112,8 @@ class ChannelRegistry:
         name = registration.name
         if name in INTERNAL_CHANNELS:
             raise ConfigError(f"channel name {name!r} is the gateway's own; choose another")
-        if name in ChannelsConfig.model_fields and name not in _BUILT_IN_NAMES:
-            raise ConfigError(f"channel name {name!r} clashes with a key of the channels section")
+        if (name in ChannelsConfig.model_fields or hasattr(ChannelsConfig, name)) and name not in _BUILT_IN_NAMES:
+            raise ConfigError(f"channel name {name!r} clashes with a key or attribute of the channels section")
         known = self._entries.get(name)
         if known is not None and known is not registration:
             raise ConfigError(f"channel {name!r} is registered twice")
