@@ -10,13 +10,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from rustyclaw.ports.archive import ArchivedTranscript, TranscriptArchive
-from rustyclaw.ports.session_store import SessionStore
-from rustyclaw.ports.turn_lock import TurnLock
+from rustyclaw.ports import archive, session_store, turn_lock
 
-# Transitional re-exports (issue #10): import these from their own modules; removed before #10 closes.
-__all__ = ["ArchivedTranscript", "SessionStore", "StorageBackend", "TranscriptArchive", "TurnLock"]
+__all__ = ["StorageBackend"]
 
 
-class StorageBackend(SessionStore, TurnLock, TranscriptArchive, Protocol):
+class StorageBackend(session_store.SessionStore, turn_lock.TurnLock, archive.TranscriptArchive, Protocol):
     """Sessions, turn locks and archives from one backend (memory, SQLite, JSON files, PostgreSQL)."""

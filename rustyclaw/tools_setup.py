@@ -31,7 +31,7 @@ from rustyclaw.domain.policy import AllowDeny, ConfiguredPolicy, PolicySettings,
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.ports.audit import AuditSink
 from rustyclaw.ports.sandbox import Sandbox, SandboxSpec
-from rustyclaw.ports.storage import SessionStore
+from rustyclaw.ports.session_store import SessionStore
 from rustyclaw.ports.tools import Tool
 
 
