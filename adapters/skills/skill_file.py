@@ -35,10 +35,30 @@ def split_frontmatter(text: str, where: str) -> tuple[dict[str, Any], str]:
     try:
         data = yaml.safe_load(head)
     except yaml.YAMLError as exc:
-        raise SkillFormatError(f"{where}: the frontmatter is not valid YAML ({exc})") from exc
+        # OpenClaw's fallback: plain `key: value` lines, so `description: Plan a trip: dates, ...`
+        # (a second `: `, which YAML refuses) still reads as people meant it.
+        data = _single_lines(head)
+        if data is None:
+            raise SkillFormatError(f"{where}: the frontmatter is not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise SkillFormatError(f"{where}: the frontmatter must be a mapping of keys")
     return data, body.strip()
+
+
+def _single_lines(head: str) -> dict[str, Any] | None:
+    """`key: value` per line (the value is everything after the first `: `); None unless every line fits."""
+    data: dict[str, Any] = {}
+    for line in head.splitlines():
+        if not line.strip():
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip() or key != key.strip() or " " in key:
+            return None
+        text = value.strip()
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+            text = text[1:-1]
+        data[key] = text
+    return data or None
 
 
 def _strings(value: Any, where: str, key: str) -> tuple[str, ...]:

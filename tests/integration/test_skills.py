@@ -222,3 +222,19 @@ def test_install_caps_size_even_when_headers_lie(tmp_path: Path) -> None:
     with pytest.raises(SkillInstallError, match="not a folder, zip or tar"):
         (tmp_path / "plain.txt").write_text("hello", encoding="utf-8")
         install_skill(tmp_path / "plain.txt", tmp_path / "skills", InstallPolicy())
+
+
+def test_frontmatter_that_yaml_refuses_is_read_line_by_line_like_openclaw(tmp_path: Path) -> None:
+    from rustyclaw.adapters.skills.skill_file import read_skill
+
+    folder = tmp_path / "travel"
+    folder.mkdir()
+    (folder / "SKILL.md").write_text(
+        "---\nname: travel-planner\ndescription: Plan a trip: dates, budget: and bookings\n"
+        'metadata: {"openclaw": {"requires": {"bins": ["git"]}}}\n---\nBody.\n', encoding="utf-8")
+    skill = read_skill(folder / "SKILL.md", "workspace")
+    assert skill.description == "Plan a trip: dates, budget: and bookings"
+    assert skill.requires.bins == ("git",)
+    (folder / "SKILL.md").write_text("---\nname: x\n  - [broken: yaml\n---\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not valid YAML"):
+        read_skill(folder / "SKILL.md", "workspace")
