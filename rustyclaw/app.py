@@ -10,9 +10,9 @@ lifecycle (rustyclaw/lifecycle.py): components start in the order added, stop in
 What each purpose starts, in order (a component that fails stops the ones before it and the
 command exits naming it):
 - "store": the store (sessions, storage, pairing-free commands);
-- "core" (chat): store, model, voice, gateway (tools, sandbox, prompts), plugins, and the
-  background services (embedded model start, cron, sandbox pruning);
-- "serve": the instance lock first, then the core, then the channels and the HTTP server.
+- "core" (chat, mcp serve): store, model, voice, gateway (tools, sandbox, prompts), plugins, and
+  the background services (embedded model start, sandbox pruning);
+- "serve": the instance lock first, then the core with cron, then the channels and the HTTP server.
 
 Adding a component is one `self.life.step(name, start, stop)` (or `.service`/`.context`) line in
 `_add_core` or `_add_serving`, where its dependencies have already started.
@@ -142,7 +142,10 @@ class Root:
         life.step("gateway", self._start_gateway, self._stop_gateway)
         life.step("plugins", self._start_plugins, self._stop_plugins)
         life.service("embedded-model", _background(self.models.run_embedded))
-        life.service("cron", self._run_cron)
+        if self.purpose == "serve":
+            # Cron runs in the one gateway that holds the state folder (a `chat` beside it must not
+            # run the same jobs, or race it writing cron/jobs.json).
+            life.service("cron", self._run_cron)
         if self.settings.config.sandbox.mode != "off":
             life.service("sandbox-pruning", self._prune_sandbox)
 
