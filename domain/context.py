@@ -14,13 +14,17 @@ import msgspec
 from rustyclaw.domain.messages import UNKNOWN_TOKENS, ChatMessage
 from rustyclaw.domain.settings import PruningSettings
 from rustyclaw.ext import pruning, tokens
-from rustyclaw.ports.tokenizer import Tokenizer
+from rustyclaw.ports.tokenizer import EstimatingTokenizer, Tokenizer
 
 # The count of an assistant message includes its tool calls' names and JSON arguments.
 _CALL_OVERHEAD = 4
 # "[... N characters trimmed ...]" in cl100k.
 _TRIM_MARKER_TOKENS = 10
 _TEXT_CACHE_LIMIT = 256
+# An estimating tokenizer's prompt above this share of the budget is counted exactly: the compiled
+# estimate is within about 6 % of cl100k (benchmarks/README.md), so below it the exact count fits too.
+NEAR_BUDGET = 0.85
+_EXACT_CACHE_LIMIT = 50_000
 
 
 class ContextWindow(msgspec.Struct, frozen=True, kw_only=True):
@@ -58,6 +62,10 @@ class ContextBuilder:
         self._tokenizer = tokenizer
         self._settings = settings
         self._text_costs: dict[str, int] = {}
+        # Near a budget an estimating tokenizer hands over to its exact counter (see NEAR_BUDGET);
+        # exact costs are cached by message id, apart from the estimates cached on the messages.
+        self._exact = tokenizer.exact if isinstance(tokenizer, EstimatingTokenizer) else None
+        self._exact_costs: dict[str, int] = {}
 
     def cost(self, message: ChatMessage) -> int:
         return message_cost(message, self._tokenizer)
@@ -80,6 +88,10 @@ class ContextBuilder:
             fixed += self.cost(system)
         costs = [self.cost(m) for m in history]
         total = fixed + sum(costs)
+        if self._exact is not None and total > budget * NEAR_BUDGET:
+            fixed = tokens.REPLY_PRIMING + (self._exact_cost(system) if system is not None else 0)
+            costs = [self._exact_cost(m) for m in history]
+            total = fixed + sum(costs)
         if total <= budget:
             out = [system, *history] if system is not None else list(history)
             return ContextWindow(messages=out, prompt_tokens=total, dropped=0, trimmed=0)
@@ -101,6 +113,22 @@ class ContextBuilder:
                 used += costs[i]
             kept.append(message)
         return ContextWindow(messages=kept, prompt_tokens=used, dropped=start, trimmed=len(trim_set))
+
+    def _exact_cost(self, message: ChatMessage) -> int:
+        assert self._exact is not None
+        key = message.id
+        cached = self._exact_costs.get(key) if key else None
+        if cached is None:
+            exact = self._exact
+            count = exact.count(message.content) if message.content else 0
+            for call in message.tool_calls:
+                count += exact.count(call.name) + exact.count(call.arguments) + _CALL_OVERHEAD
+            cached = count + tokens.message_overhead(message.name is not None)
+            if key:
+                if len(self._exact_costs) >= _EXACT_CACHE_LIMIT:
+                    self._exact_costs.clear()
+                self._exact_costs[key] = cached
+        return cached
 
     def _trimmed_costs(self, history: Sequence[ChatMessage]) -> list[int]:
         """Cost of each tool result once trimmed, or -1 where it may not be trimmed.

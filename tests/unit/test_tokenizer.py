@@ -15,8 +15,10 @@ from rustyclaw.adapters.tokenizer import make_tokenizer, tiktoken_available
 from rustyclaw.adapters.tokenizer import tiktoken_cl100k as tiktoken_module
 from rustyclaw.adapters.tokenizer.estimate import EstimateTokenizer
 from rustyclaw.adapters.tokenizer.tiktoken_cl100k import TiktokenTokenizer
+from rustyclaw.adapters.tokenizer.two_stage import EstimateFirstTokenizer
 from rustyclaw.domain.errors import ConfigError, MissingExtraError
 from rustyclaw.ext import tokens
+from rustyclaw.ports.tokenizer import EstimatingTokenizer
 
 # Counts published for cl100k_base (OpenAI's cookbook) or read off its pre-tokenizer by hand.
 KNOWN = [
@@ -65,7 +67,7 @@ def test_making_a_tokenizer_imports_nothing_heavy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          timeout=120)
-    assert out.stdout.split() == ["TiktokenTokenizer", "False"]
+    assert out.stdout.split() == ["EstimateFirstTokenizer", "False"]
 
 
 def test_missing_tiktoken_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,10 +95,12 @@ def test_estimate_tokenizer_uses_the_selected_estimator() -> None:
 
 
 def test_the_tokens_extra_is_installed() -> None:
-    # CI installs rustyclaw[all], which includes the tokens extra: "auto" must pick tiktoken.
+    # CI installs rustyclaw[all], which includes the tokens extra: "auto" keeps tiktoken for near the budget.
     assert tiktoken_available()
-    assert isinstance(make_tokenizer(), TiktokenTokenizer)
-    assert isinstance(make_tokenizer("auto"), TiktokenTokenizer)
+    auto = make_tokenizer("auto")
+    assert isinstance(auto, EstimateFirstTokenizer) and isinstance(auto.exact, TiktokenTokenizer)
+    assert isinstance(auto, EstimatingTokenizer)
+    assert isinstance(make_tokenizer(), EstimateFirstTokenizer)
     assert isinstance(make_tokenizer("cl100k"), TiktokenTokenizer)
     assert isinstance(make_tokenizer("estimate"), EstimateTokenizer)
 
@@ -130,3 +134,10 @@ def test_cl100k_without_the_extra_is_a_clear_error() -> None:
 def test_unknown_kind_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown kind 'gpt2'"):
         make_tokenizer("gpt2")
+
+
+def test_estimate_first_counts_with_the_estimate_and_loads_nothing() -> None:
+    tok = EstimateFirstTokenizer(TiktokenTokenizer())
+    text = "The estimate stands in for cl100k until a session nears its budget."
+    assert tok.count(text) == tokens.estimate(text)
+    assert isinstance(tok.exact, TiktokenTokenizer) and not tok.exact.loaded
