@@ -71,6 +71,8 @@ COMMANDS = [
     "rustyclaw.cli_migrate:add_migrate_parser",
     "rustyclaw.cli_mcp:add_mcp_parser",
     "rustyclaw.cli_skills:add_skills_parser",
+    "rustyclaw.cli_onboard:add_onboard_parser",
+    "rustyclaw.cli_doctor:add_doctor_parser",
 ]
 
 
