@@ -21,9 +21,9 @@ def add_sandbox_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def run_sandbox(args: argparse.Namespace) -> int:
     import anyio
 
-    from rustyclaw.config.loader import load_config
+    from rustyclaw.settings import load_settings
 
-    docker = load_config(args.config).config.sandbox.docker
+    docker = load_settings(args.config).config.sandbox.docker
     if args.action == "doctor":
         from rustyclaw.adapters.sandbox.doctor import doctor
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import anyio
 
-from rustyclaw.config.loader import load_config
+from rustyclaw.settings import load_settings
 
 
 class ProgressBar:
@@ -33,8 +33,9 @@ class ProgressBar:
 def run_storage(args: argparse.Namespace) -> int:
     from rustyclaw.adapters.storage.transfer import run_copy, run_import
 
-    cfg = load_config(args.config).config
-    state_dir = Path(cfg.gateway.state_dir).expanduser()
+    settings = load_settings(args.config)  # the same load and checks as every command
+    cfg = settings.config
+    state_dir = settings.state_dir
     if args.action == "copy":
         bar = ProgressBar(f"{args.source} -> {args.target}")
         report = anyio.run(lambda: run_copy(cfg.storage, state_dir, args.source, args.target, progress=bar))

@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from rustyclaw.config.schema import StorageConfig
 from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import SessionEntry
 from rustyclaw.ports.archive import ArchivedTranscript
@@ -246,7 +246,7 @@ async def import_openclaw(state_dir: Path, dst: StorageBackend, progress: Progre
 
 
 async def run_copy(
-    storage: Any,
+    storage: StorageConfig,
     state_dir: Path,
     from_backend: str,
     to_backend: str,
@@ -272,7 +272,7 @@ async def run_copy(
 
 
 async def run_import(
-    storage: Any,
+    storage: StorageConfig,
     state_dir: Path,
     openclaw_dir: Path,
     to_backend: str | None = None,
