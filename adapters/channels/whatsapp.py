@@ -13,9 +13,11 @@ Webhook (mount `webhook_asgi_app()` at `/channels/whatsapp/webhook`, or call `ha
   `hub.challenge` as plain text; anything else -> 403. This works before the channel starts.
 - POST: `X-Hub-Signature-256` must be the HMAC-SHA256 of the raw body with the app secret
   (403 otherwise, nothing processed); a body that is not a WhatsApp payload -> 400; a channel
-  that is not running -> 503 (Meta redelivers later, nothing is lost); otherwise 200 at once,
-  and each message runs in the background, because Meta redelivers webhooks that answer slowly.
-  A `wamid` seen before is dropped here and, after a restart, by the gateway.
+  that is not running -> 503 (Meta redelivers later, nothing is lost); otherwise 200 as soon as
+  every message is journaled (the inbound journal, ports/inbox.py: Meta never redelivers a
+  webhook it got 200 for, so a message must be on disk first; a journal failure answers 500 and
+  Meta sends it again), and each message runs in the background. A `wamid` seen before is
+  dropped here and, after a restart, by the journal.
 Replies: `POST {api}/{version}/{phone_number_id}/messages`, bearer token, split at 4096.
 Voice notes out: after the text, each voice attachment is uploaded (`POST .../{phone_number_id}/media`,
 multipart, `type=audio/ogg`) and sent as `{"type": "audio", "audio": {"id": <media id>}}`;
@@ -36,18 +38,21 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from rustyclaw.adapters.channels.delivery import InboundDelivery, RecentIds
+from rustyclaw.adapters.channels.send_retry import SendRetry, send_with_retry
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.adapters.channels.webhook_asgi import ASGIApp, Receive, Scope, Send, webhook_app
 from rustyclaw.adapters.channels.whatsapp_mapping import PayloadError, media_id_of, to_inbound
 from rustyclaw.adapters.channels.whatsapp_signature import SIGNATURE_HEADER, signature_ok
 from rustyclaw.config.channels import WhatsAppConfig
-from rustyclaw.domain.errors import ChannelError, ConfigError
+from rustyclaw.domain.errors import ChannelError, ConfigError, DeliveryError
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
 
 log = logging.getLogger("rustyclaw.channels.whatsapp")
 
 _SEEN_IDS = 4096
+# Graph error codes for throughput and rate limits (Meta's docs): worth a retry.
+_TRANSIENT_CODES = frozenset({1, 2, 4, 17, 341, 80007, 130429, 131000, 131048, 131056})
 Response = tuple[int, str, bytes]
 JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
@@ -76,7 +81,8 @@ class WhatsAppChannel:
         typing_indicator: bool = True,
         max_concurrent: int = 32,
         timeout: float = 30.0,
-        drain_seconds: float = 5.0,
+        drain_seconds: float | None = None,
+        send_retry: SendRetry | None = None,
     ) -> None:
         for key, value in (("accessToken", access_token), ("appSecret", app_secret),
                            ("verifyToken", verify_token), ("phoneNumberId", phone_number_id)):
@@ -91,7 +97,8 @@ class WhatsAppChannel:
         self._api = f"{api_base_url.rstrip('/')}/{api_version.strip('/')}"
         self._typing_indicator = typing_indicator
         self._timeout = timeout
-        self._drain_seconds = drain_seconds
+        self._drain_seconds = drain_seconds  # None: the dispatcher's drain_seconds
+        self._send_retry = send_retry or SendRetry()
         self._client: Any = None
         self._delivery = InboundDelivery(name, max_concurrent)
         self._seen = RecentIds(_SEEN_IDS)
@@ -115,15 +122,19 @@ class WhatsAppChannel:
         self._delivery.handler = handler
         self._stopped = asyncio.Event()
         self.state = "running"
+        self._delivery.resume_unfinished()
         log.info("whatsapp channel for number %s started", self.phone_number_id)
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is None:
+        client = self._client
+        if client is None or self.state == "stopping":
             return
-        self.state = "stopped"
-        # Messages were acknowledged with 200 already: give their turns a moment to finish.
+        self.state = "stopping"
+        # Messages were acknowledged with 200 already: their turns get the grace (and may still send),
+        # what does not finish stays journaled for the next start.
         await self._delivery.stop(grace=self._drain_seconds)
+        self._client = None
+        self.state = "stopped"
         self._delivery.handler = None
         with contextlib.suppress(Exception):
             await client.aclose()
@@ -159,10 +170,14 @@ class WhatsAppChannel:
             reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
             log.warning("whatsapp webhook payload refused: %s", reason)
             return 400, _json({"ok": False, "error": f"not a WhatsApp webhook payload: {reason}"})
-        if self._client is None:
+        if self._client is None or self.state != "running":
             return 503, _json({"ok": False, "error": "the channel is not running"})
-        for message in messages:
-            self._accept(message)
+        try:
+            for message in messages:
+                await self._accept(message)
+        except Exception as exc:
+            log.error("whatsapp webhook message not journaled (%s); answering 500 so Meta sends it again", exc)
+            return 500, _json({"ok": False, "error": "could not record the message; send it again"})
         return 200, _json({"ok": True})
 
     async def handle_webhook(
@@ -192,23 +207,29 @@ class WhatsAppChannel:
 
         return app
 
-    def _accept(self, message: InboundMessage) -> None:
+    async def _accept(self, message: InboundMessage) -> None:
         wamid = message.message_id or ""
-        if not self._seen.first_time(wamid):
+        if wamid in self._seen:
             log.info("whatsapp message %s delivered again; ignored", wamid)
             return
-        self._delivery.submit(message)
+        await self._delivery.accept(message)  # raises when it cannot be journaled: no 200 then
+        self._seen.first_time(wamid)
 
     # -- Graph API ----------------------------------------------------------------------------
     async def _post(self, body: dict[str, Any], action: str) -> Any:
         client = self._client
         if client is None:
             raise ChannelError("whatsapp: the channel is not running")
-        try:
-            response = await client.post(f"/{self.phone_number_id}/messages", json=body)
-        except Exception as exc:  # httpx transport errors: refused, timed out, reset
-            raise ChannelError(f"whatsapp {action} failed: {type(exc).__name__}: {exc}") from exc
-        return self._checked(response, action)
+
+        async def once() -> Any:
+            try:
+                response = await client.post(f"/{self.phone_number_id}/messages", json=body)
+            except Exception as exc:  # httpx transport errors: refused, timed out, reset
+                raise DeliveryError(f"whatsapp {action} failed: {type(exc).__name__}: {exc}",
+                                    transient=True) from exc
+            return self._checked(response, action)
+
+        return await send_with_retry(once, f"whatsapp {action}", self._send_retry)
 
     @staticmethod
     def _checked(response: Any, action: str) -> Any:
@@ -218,10 +239,20 @@ class WhatsAppChannel:
             except ValueError:
                 return None
         detail = response.text[:300]
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
+        code = None
+        with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
             error = response.json()["error"]
-            detail = f"{error.get('message')} (code {error.get('code')})"
-        raise ChannelError(f"whatsapp {action} failed: HTTP {response.status_code}: {detail}")
+            code = error.get("code")
+            detail = f"{error.get('message')} (code {code})"
+        status = response.status_code
+        # 429, 5xx and Meta's throughput and rate-limit codes pass; other 4xx (bad number, no
+        # consent window, bad token) never will.
+        transient = status == 429 or status >= 500 or code in _TRANSIENT_CODES
+        retry_after = None
+        with contextlib.suppress(TypeError, ValueError):
+            retry_after = float(response.headers.get("retry-after"))
+        raise DeliveryError(f"whatsapp {action} failed: HTTP {status}: {detail}", transient=transient,
+                            retry_after=retry_after)
 
     async def send(self, message: OutboundMessage) -> None:
         if self._client is None:

@@ -13,56 +13,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from rustyclaw.adapters.channels.send_retry import SendRetry
 from rustyclaw.adapters.channels.supervisor import ChannelSupervisor
 from rustyclaw.adapters.channels.telegram import TelegramChannel
-from rustyclaw.adapters.clock import SystemClock
 from rustyclaw.adapters.inbox.sqlite import SqliteInbox
-from rustyclaw.adapters.storage.sqlite import SQLiteStore
-from rustyclaw.domain.access import AccessController
-from rustyclaw.domain.agent import AgentRunner
-from rustyclaw.domain.context import ContextBuilder
-from rustyclaw.domain.dispatch import ChannelDispatcher
-from rustyclaw.domain.gateway import Gateway
-from rustyclaw.domain.prompt import PromptBuilder
-from rustyclaw.domain.sessions import SessionService
-from rustyclaw.domain.settings import AgentSettings, PruningSettings, SessionSettings
-from rustyclaw.domain.tools import ToolRegistry
-from rustyclaw.ports.channel import Channel
-from rustyclaw.ports.inbox import InboxCounts
-from rustyclaw.ports.llm import LLMRequest, LLMResult, TextDelta
 from tests.fixtures.telegram_standin import TelegramStandIn
-from tests.integration.channel_kit import OPEN, CharTokenizer, ReplyLLM, fast_backoff, until
+from tests.integration.channel_kit import OPEN, fast_backoff, until
+from tests.integration.journal_kit import FAST_SENDS, HeldLLM, journaled_gateway, settled
 
 pytestmark = pytest.mark.anyio
-FAST_SENDS = SendRetry(attempts=4, initial_delay=0.05, max_delay=0.2)
-
-
-class HeldLLM(ReplyLLM):
-    """Answers like ReplyLLM, but when `held` every turn waits for `gate` (a turn in flight at a stop)."""
-
-    def __init__(self, held: bool) -> None:
-        super().__init__()
-        self.gate = anyio.Event()
-        if not held:
-            self.gate.set()
-        self.started = 0
-
-    async def stream(self, request: LLMRequest) -> AsyncIterator[TextDelta | LLMResult]:
-        self.started += 1
-        await self.gate.wait()
-        async for item in super().stream(request):
-            yield item
-
-
-async def settled(inbox: SqliteInbox, finished: int, within: float = 15.0) -> InboxCounts:
-    """The journal's counts once `finished` entries are delivered or failed and none is open."""
-    with anyio.fail_after(within):
-        while True:
-            counts = await inbox.counts()
-            if counts.unfinished == 0 and counts.delivered + counts.failed >= finished:
-                return counts
-            await anyio.sleep(0.02)  # the journal has no change event; polls the condition
 
 
 @dataclass
@@ -77,31 +35,12 @@ class Running:
 async def gateway_process(standin: TelegramStandIn, state: Path, *, held: bool = False,
                           drain: float = 0.0) -> AsyncIterator[Running]:
     """One gateway "process": everything is built afresh on the state folder and closed at the end."""
-    clock = SystemClock()
-    store = SQLiteStore(state / "rustyclaw.db")
-    inbox = SqliteInbox.in_state_dir(state)
-    await store.start()
-    await inbox.start()
-    llm = HeldLLM(held)
-    sessions = SessionService(store, clock, SessionSettings(dm_scope="per-channel-peer"))
-    runner = AgentRunner(llm, ToolRegistry(), ContextBuilder(CharTokenizer(), PruningSettings()), clock,
-                         context_tokens=8000, max_completion_tokens=200, max_iterations=2)
-    gateway = Gateway(sessions, runner, PromptBuilder(None), llm, clock,
-                      AgentSettings(context_tokens=8000, max_completion_tokens=200),
-                      AccessController({"telegram": OPEN}, clock))
     channel = TelegramChannel(standin.token, api_base_url=standin.base_url, poll_interval=0.05,
                               long_poll_timeout=2, backoff=fast_backoff(), send_retry=FAST_SENDS)
-
-    def dispatcher(ch: Channel) -> ChannelDispatcher:
-        return ChannelDispatcher(gateway, ch, inbox, clock, drain_seconds=drain)
-
-    try:
-        async with ChannelSupervisor([channel], dispatcher, backoff=fast_backoff) as supervisor:
-            await supervisor.wait_started()
-            yield Running(llm, inbox, channel, supervisor)
-    finally:
-        await inbox.aclose()
-        await store.aclose()
+    async with journaled_gateway(state, {"telegram": OPEN}, held=held, drain=drain) as kit, \
+            ChannelSupervisor([channel], kit.dispatcher, backoff=fast_backoff) as supervisor:
+        await supervisor.wait_started()
+        yield Running(kit.llm, kit.inbox, channel, supervisor)
 
 
 async def test_turns_in_flight_at_a_stop_are_answered_once_after_the_restart(
