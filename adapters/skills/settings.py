@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rustyclaw.adapters.skills.catalog import SkillCatalog, SkillRoots
-from rustyclaw.adapters.skills.install import InstallPolicy
 from rustyclaw.domain.skills import SkillRules
 
 if TYPE_CHECKING:
+    from rustyclaw.adapters.skills.install import InstallPolicy
     from rustyclaw.config.schema import RustyClawConfig
     from rustyclaw.config.skills import SkillsInstallConfig
 
@@ -39,6 +39,9 @@ def skill_catalog(cfg: RustyClawConfig, workspace_of: Callable[[str], Path], sta
 
 
 def install_policy(section: SkillsInstallConfig) -> InstallPolicy:
+    # Imported here: archives (tarfile, zipfile) are read only by `rustyclaw skills install`.
+    from rustyclaw.adapters.skills.install import InstallPolicy
+
     return InstallPolicy(
         deny_bins=tuple(section.deny_bins), deny_env=tuple(section.deny_env),
         allow_executables=section.allow_executables, max_bytes=section.max_bytes, max_files=section.max_files,
