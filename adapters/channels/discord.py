@@ -37,9 +37,10 @@ import anyio.to_thread
 
 from rustyclaw.adapters.channels.delivery import InboundDelivery
 from rustyclaw.adapters.channels.discord_mapping import to_inbound
+from rustyclaw.adapters.channels.send_retry import SendRetry, send_with_retry
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.config.channels import DiscordConfig
-from rustyclaw.domain.errors import ChannelError, ConfigError, MissingExtraError
+from rustyclaw.domain.errors import ChannelError, ConfigError, DeliveryError, MissingExtraError
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.ports.channel import MEDIA_LIMIT, InboundHandler
 
@@ -92,6 +93,7 @@ class DiscordChannel:
         message_content_intent: bool = True,
         rest_retries: int = 3,
         max_concurrent: int = 32,
+        send_retry: SendRetry | None = None,
     ) -> None:
         if not token or not token.strip():
             raise ConfigError("channels.discord.token is required when the channel is enabled")
@@ -101,6 +103,7 @@ class DiscordChannel:
         self._rest_url = normalise_rest_url(rest_url)
         self._message_content = message_content_intent
         self._rest_retries = rest_retries
+        self._send_retry = send_retry or SendRetry()
         self._bot: Any = None
         self.bot_id = 0
         self.username: str | None = None
@@ -148,6 +151,7 @@ class DiscordChannel:
         self.bot_id, self.username = int(me.id), me.username
         self.state = "running"
         self.last_error = None
+        self._delivery.resume_unfinished()
         self._watcher = asyncio.create_task(self._watch(bot), name=f"discord:{self.account}:watch")
         log.info("discord bot %s (%s) started", self.username, self.bot_id)
 
@@ -167,13 +171,15 @@ class DiscordChannel:
             raise ConfigError("channels.discord.token does not look like a Discord bot token") from exc
 
     async def aclose(self) -> None:
-        bot, self._bot = self._bot, None
-        if bot is None:
+        bot = self._bot
+        if bot is None or self._closing:
             return
-        self._closing = True
-        self.state = "stopped"
+        self._closing = True  # new events are ignored from here; running turns may still send
+        self.state = "stopping"
         watcher, self._watcher = self._watcher, None
         await self._delivery.stop(watcher)
+        self._bot = None
+        self.state = "stopped"
         await self._close_bot(bot)
         self._stopped.set()
 
@@ -247,7 +253,13 @@ class DiscordChannel:
         if message is None:
             return
         # hikari awaits its listeners; the turn runs in a task of ours so that aclose() can end it.
-        self._delivery.submit(message)
+        # Discord never sends an event twice nor waits for an acknowledgement: the journal keeps what
+        # came in so that a restart still answers it, and its failure must not lose the message.
+        try:
+            await self._delivery.accept(message)
+        except Exception as exc:
+            log.error("discord message %s not journaled (%s); answering it anyway", message.message_id, exc)
+            self._delivery.submit(message)
 
     # -- sending ------------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> None:
@@ -262,30 +274,45 @@ class DiscordChannel:
         if message.chat_kind != "direct" and message.reply_to and message.reply_to.isdigit():
             reply = int(message.reply_to)
         for piece in split_text(message.text, self.text_limit):
-            try:
-                await bot.rest.create_message(
-                    channel_id, piece, reply=reply if reply is not None else _undefined(),
-                    reply_must_exist=False, mentions_everyone=False, user_mentions=False,
-                    role_mentions=False, mentions_reply=False,
-                )
-            except Exception as exc:
-                raise self._translate(exc, "create_message") from exc
+            await self._create(bot, channel_id, "create_message", content=piece,
+                               reply=reply if reply is not None else _undefined())
             reply = None  # only the first piece quotes the question
         for attachment in message.attachments:
             if attachment.kind != "voice" or not attachment.data:
                 continue
             import hikari
 
+            await self._create(bot, channel_id, "create_message (voice)",
+                               attachment=hikari.Bytes(attachment.data, attachment.name or "voice.ogg",
+                                                       mimetype=attachment.mime),
+                               reply=reply if reply is not None else _undefined())
+            reply = None
+
+    async def _create(self, bot: Any, channel_id: int, action: str, **fields: Any) -> None:
+        """One create_message, retried on transient failures (hikari itself already waits out 429s)."""
+
+        async def once() -> None:
             try:
                 await bot.rest.create_message(
-                    channel_id, attachment=hikari.Bytes(attachment.data, attachment.name or "voice.ogg",
-                                                        mimetype=attachment.mime),
-                    reply=reply if reply is not None else _undefined(), reply_must_exist=False,
-                    mentions_everyone=False, user_mentions=False, role_mentions=False, mentions_reply=False,
+                    channel_id, reply_must_exist=False, mentions_everyone=False, user_mentions=False,
+                    role_mentions=False, mentions_reply=False, **fields,
                 )
             except Exception as exc:
-                raise self._translate(exc, "create_message (voice)") from exc
-            reply = None
+                raise self._delivery_error(exc, action) from exc
+
+        await send_with_retry(once, f"discord {action}", self._send_retry)
+
+    def _delivery_error(self, exc: BaseException, action: str) -> DeliveryError:
+        """Permanent: a 4xx client error (missing access, unknown channel, bad form); the rest
+        (5xx, rate limits hikari would not wait out, network) may pass on a later try."""
+        import hikari
+
+        text = str(self._translate(exc, action))
+        if isinstance(exc, hikari.RateLimitTooLongError):
+            return DeliveryError(text, transient=True, retry_after=float(exc.retry_after))
+        if isinstance(exc, hikari.ClientHTTPResponseError):
+            return DeliveryError(text, transient=int(exc.status) == 429)
+        return DeliveryError(text, transient=True)
 
     async def fetch_media(self, attachment: Attachment, max_bytes: int = MEDIA_LIMIT) -> bytes:
         """The bytes of a received attachment, from its CDN url."""

@@ -93,3 +93,10 @@ async def settled(inbox: SqliteInbox, finished: int, within: float = 15.0) -> In
             if counts.unfinished == 0 and counts.delivered + counts.failed >= finished:
                 return counts
             await anyio.sleep(0.02)  # the journal has no change event; polls the condition
+
+
+async def journaled(inbox: SqliteInbox, unfinished: int, within: float = 15.0) -> None:
+    """Waits until the journal holds `unfinished` open entries."""
+    with anyio.fail_after(within):
+        while (await inbox.counts()).unfinished != unfinished:  # noqa: ASYNC110 - no change event
+            await anyio.sleep(0.02)  # the journal has no change event; polls the condition
