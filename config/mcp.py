@@ -106,6 +106,10 @@ class McpConfig(Section):
     """MCP servers by name; `agents.list[].mcp` picks which ones an agent gets (all when unset)."""
 
     servers: dict[ServerName, McpServerConfig] = Field(default_factory=dict)
+    # Servers run on the host, outside any sandbox: a sandboxed session (sandbox.mode all/non-main)
+    # gets a server's tools only when it is listed here (`*`: every server). OpenClaw asks the same
+    # with tools.sandbox.tools.alsoAllow: [bundle-mcp].
+    allow_in_sandbox: list[str] = Field(default_factory=list)
     # A crashed server is started again after this many seconds, doubling up to `restartMaxSeconds`.
     restart_backoff_seconds: float = Field(1.0, gt=0)
     restart_max_seconds: float = Field(60.0, gt=0)

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rustyclaw.domain.errors import ConfigError
-from rustyclaw.domain.policy import ConfiguredPolicy
-from rustyclaw.domain.tools import ToolRegistry
+from rustyclaw.domain.policy import ConfiguredPolicy, session_sandboxed
+from rustyclaw.domain.tools import PolicyDecision, ToolRegistry
+from rustyclaw.ports.tools import ToolContext
 
 if TYPE_CHECKING:
     from rustyclaw.adapters.mcp.manager import McpManager
@@ -30,6 +31,12 @@ class McpSetup:
                         f"agents.list.{i}.mcp: {name!r} is not in mcp.servers "
                         f"(configured: {', '.join(sorted(known)) or 'none'})"
                     )
+        for name in cfg.mcp.allow_in_sandbox:
+            if name != "*" and name not in known:
+                raise ConfigError(f"mcp.allowInSandbox: {name!r} is not in mcp.servers")
+        self._sandbox_mode = cfg.sandbox.mode
+        self._main_key = cfg.sessions.main_key
+        self._sandbox_allow = frozenset(cfg.mcp.allow_in_sandbox)
         self.manager: McpManager | None = None
         if cfg.mcp.servers:
             from rustyclaw.adapters.mcp.manager import McpManager
@@ -48,6 +55,20 @@ class McpSetup:
         self.manager.attach(registry.register)
         policy.groups = self.manager.groups
         policy.add_gate(self.manager.agent_gate)
+        policy.add_gate(self.sandbox_gate)
+
+    def sandbox_gate(self, tool: str, context: ToolContext) -> PolicyDecision | None:
+        """MCP servers run on the host: a sandboxed session may use only those in mcp.allowInSandbox."""
+        server = self.manager.server_of(tool) if self.manager is not None else None
+        if server is None or "*" in self._sandbox_allow or server in self._sandbox_allow:
+            return None
+        main = f"agent:{context.agent_id}:{self._main_key}"
+        if not session_sandboxed(self._sandbox_mode, context.session_key, main):
+            return None
+        return PolicyDecision(
+            verdict="deny", rule=f"sandbox.mode {self._sandbox_mode}: MCP server {server} runs on the host "
+                                 "(list it in mcp.allowInSandbox)",
+        )
 
     async def start(self) -> None:
         if self.manager is not None:
