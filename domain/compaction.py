@@ -25,6 +25,8 @@ from rustyclaw.domain.messages import ChatMessage
 COMPACTION_META = "compaction"
 # Set on a stored message the model never sees (a paste too long for the window).
 EXCLUDED_META = "contextExcluded"
+# A system entry that keeps an already stored message out of context (learned too late to mark it).
+EXCLUDES_META = "contextExcludes"
 
 # Rendered characters per message in a summary request: one huge paste must not crowd out the rest.
 _MESSAGE_CHARS = 4000
@@ -120,12 +122,26 @@ def in_context(message: ChatMessage) -> bool:
     return message.role != "system" and not message.meta.get(EXCLUDED_META)
 
 
+def exclusion_entry(message_id: str) -> ChatMessage:
+    """The entry to append when a stored message turns out too long for the model after all."""
+    return ChatMessage(role="system", content="", meta={EXCLUDES_META: message_id})
+
+
 def active_view(history: Sequence[ChatMessage]) -> ActiveView:
     """The latest compaction's summary plus every conversation message from its first kept entry on.
 
     A `firstKeptEntryId` that is not found (a damaged or hand-edited transcript) counts as "nothing
-    kept": the view starts after the compaction entry, which is what the summary covers.
+    kept": the view starts after the compaction entry, which is what the summary covers. Messages
+    named by an exclusion entry are left out like those marked when stored.
     """
+    excluded = {m.meta[EXCLUDES_META] for m in history if m.role == "system" and EXCLUDES_META in m.meta}
+    view = _view(history)
+    if excluded:
+        view.messages = [m for m in view.messages if m.id not in excluded]
+    return view
+
+
+def _view(history: Sequence[ChatMessage]) -> ActiveView:
     for i in range(len(history) - 1, -1, -1):
         entry = history[i]
         if not is_compaction(entry):

@@ -381,6 +381,8 @@ class Gateway:
                 error = describe_llm_error(exc)
             except _TooLongAfterAll as late:
                 error = late.notice
+                assert maintenance is not None
+                await maintenance.exclude_stored(entry, user)
         self.turns_total += 1
         with anyio.CancelScope(shield=True):
             if outcome is not None:

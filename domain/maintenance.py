@@ -30,6 +30,7 @@ from rustyclaw.domain.compaction import (
     CompactionReport,
     CompactionSettings,
     active_view,
+    exclusion_entry,
 )
 from rustyclaw.domain.compactor import Compactor
 from rustyclaw.domain.context import ContextBuilder
@@ -150,8 +151,10 @@ class ContextMaintenance:
 
     def too_long(self, message: ChatMessage, window: int, fixed_tokens: int) -> TooLong | None:
         """`fixed_tokens`: system prompt, tool schemas and the completion reserve: what the message
-        must share the window with even when every older turn is left out."""
-        available = window - fixed_tokens
+        must share the window with even when every older turn is left out. One message may also
+        take at most half the window: past that, a small local model has no room left for the
+        conversation and every later turn would start by compacting it."""
+        available = min(window - fixed_tokens, window // 2)
         cost = self._context.cost(message)
         if cost <= available:
             return None
@@ -160,6 +163,12 @@ class ContextMaintenance:
     @staticmethod
     def exclude(message: ChatMessage) -> None:
         message.meta[EXCLUDED_META] = "too_long"
+
+    async def exclude_stored(self, entry: SessionEntry, message: ChatMessage) -> None:
+        """Keeps a message that is already stored out of later contexts (an exclusion entry)."""
+        marker = self._stamp(exclusion_entry(message.id))
+        with anyio.CancelScope(shield=True):
+            await self._sessions.append(entry, [marker])
 
     def prompt_tokens(self, view: ActiveView, fixed_tokens: int) -> int:
         return fixed_tokens + sum(self._context.cost(m) for m in view.messages)

@@ -12,7 +12,7 @@ import pytest
 from rustyclaw.adapters.storage.jsonfile import JsonFileStore
 from rustyclaw.adapters.storage.postgres import PostgresStore
 from rustyclaw.adapters.storage.sqlite import SQLiteStore
-from rustyclaw.domain.compaction import compaction_entry
+from rustyclaw.domain.compaction import active_view, compaction_entry, exclusion_entry
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
 from tests.fixtures.postgres_schema import temporary_schema
 
@@ -26,7 +26,9 @@ def transcript() -> list[ChatMessage]:
            for i in range(6)]
     entry = compaction_entry("the summary", "m4", 321, 45, manual=False)
     entry.id, entry.created_at = "c1", 7.0
-    return [*out, entry, ChatMessage(role="user", content="after", id="m7", created_at=8.0)]
+    excludes = exclusion_entry("m7")
+    excludes.id, excludes.created_at = "x1", 9.0
+    return [*out, entry, ChatMessage(role="user", content="after", id="m7", created_at=8.0), excludes]
 
 
 async def test_json_store_writes_openclaw_compaction_entry(tmp_path: Path) -> None:
@@ -44,6 +46,8 @@ async def test_json_store_writes_openclaw_compaction_entry(tmp_path: Path) -> No
         loaded = await store.load_messages(ENTRY)
         assert [m.id for m in loaded] == [m.id for m in transcript()]
         assert loaded[6].meta["compaction"]["tokensAfter"] == 45
+        assert loaded[8].meta == {"contextExcludes": "m7"}  # an exclusion entry survives as a custom entry
+        assert [m.id for m in active_view(loaded).messages] == ["m4", "m5"]
     finally:
         await store.aclose()
 

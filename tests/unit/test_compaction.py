@@ -171,10 +171,13 @@ async def test_manual_compact_below_threshold_and_nothing_to_compact() -> None:
 async def test_too_long_check_uses_the_window() -> None:
     maintenance, _, _, _, _ = _kit([])
     long = ChatMessage(role="user", content="word " * 500)
-    verdict = maintenance.too_long(long, 400, 150)
-    assert verdict is not None and verdict.window == 400 and verdict.available == 250
+    verdict = maintenance.too_long(long, 400, 250)
+    assert verdict is not None and verdict.window == 400 and verdict.available == 150
     assert "too long" in verdict.notice() and "400" in verdict.notice()
     assert maintenance.too_long(ChatMessage(role="user", content="hi"), 400, 150) is None
+    # At most half the window for one message, however little else the request carries.
+    half = maintenance.too_long(ChatMessage(role="user", content="word " * 210), 400, 10)
+    assert half is not None and half.available == 200
 
 
 async def test_windows_probe_cache_and_shrink() -> None:

@@ -152,6 +152,18 @@ async def test_overflow_from_the_server_teaches_the_window_and_retries_once() ->
     assert "of 300" in status.text  # the server's window is used from now on
 
 
+async def test_a_message_found_too_long_by_the_server_is_excluded_from_then_on() -> None:
+    kit = await make([Step(error=ContextOverflowError("too long", reported=900, window=300)), Step(text="ok")])
+    refused = await say(kit, "long " * 200)  # fits the configured 600, not the server's 300
+    assert refused.finish_reason == "error" and refused.error is not None and "too long" in refused.error
+    assert "300" in refused.error
+    reply = await say(kit, "short one")
+    assert reply.text == "ok"
+    assert [m.content for m in kit.llm.requests[-1].messages if m.role != "system"] == ["short one"]
+    contents = await stored(kit)
+    assert contents[0] == "long " * 200 and len(contents) == 4  # the paste, its exclusion entry, the turn
+
+
 async def test_memory_md_only_in_the_main_session() -> None:
     kit = await make([Step(text="ok"), Step(text="ok")], workspace={"MEMORY.md": "secret fact"})
     await say(kit, "hi")
