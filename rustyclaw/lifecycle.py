@@ -151,8 +151,12 @@ class Lifecycle:
             if step.stop is not None:
                 stack.push_async_callback(self._stopper(step.name, step.stop))
         elif step.kind == "context":
-            assert step.context is not None
-            await stack.enter_async_context(step.context)
+            manager = step.context
+            assert manager is not None
+            await manager.__aenter__()
+            # Exited as on a normal stop: a context holding a task group would turn the command's
+            # own error into an exception group (and a start-up error into a traceback).
+            stack.push_async_callback(manager.__aexit__, None, None, None)
         else:
             await self._start_service(stack, step)
 
@@ -187,11 +191,19 @@ class Lifecycle:
                 self._stopping.set()
 
         group = anyio.create_task_group()
-        await stack.enter_async_context(group)
-        stack.callback(group.cancel_scope.cancel)
-        if step.stop is not None:
-            stack.push_async_callback(self._stopper(step.name, step.stop))
+        await group.__aenter__()
         group.start_soon(body, name=step.name)
         await ready.wait()
         if early:
+            await group.__aexit__(None, None, None)  # the body has returned
             raise StartupError(step.name, early[0]) from early[0]
+        # Closed without the unwinding's exception: the service's task is cancelled, not failed, and
+        # an error of the command passes through unchanged (never as an exception group).
+        stack.push_async_callback(self._close_group, group)
+        if step.stop is not None:
+            stack.push_async_callback(self._stopper(step.name, step.stop))
+
+    @staticmethod
+    async def _close_group(group: anyio.abc.TaskGroup) -> None:
+        group.cancel_scope.cancel()
+        await group.__aexit__(None, None, None)
