@@ -21,19 +21,25 @@ if TYPE_CHECKING:
     from rustyclaw.config.schema import RustyClawConfig
 
 
+def mcp_problems(cfg: RustyClawConfig) -> list[tuple[str, str]]:
+    """What the schema cannot see alone: server names used by other keys must be configured
+    (a check of rustyclaw/checks.py, so `config validate` refuses what serve would)."""
+    known = set(cfg.mcp.servers)
+    listing = ", ".join(sorted(known)) or "none"
+    problems = [
+        (f"agents.list.{i}.mcp", f"{name!r} is not in mcp.servers (configured: {listing})")
+        for i, agent in enumerate(cfg.agents.list) for name in agent.mcp or () if name not in known
+    ]
+    problems += [("mcp.allowInSandbox", f"{name!r} is not in mcp.servers (configured: {listing})")
+                 for name in cfg.mcp.allow_in_sandbox if name != "*" and name not in known]
+    return problems
+
+
 class McpSetup:
     def __init__(self, cfg: RustyClawConfig, state_dir: Path) -> None:
-        known = set(cfg.mcp.servers)
-        for i, agent in enumerate(cfg.agents.list):
-            for name in agent.mcp or ():
-                if name not in known:
-                    raise ConfigError(
-                        f"agents.list.{i}.mcp: {name!r} is not in mcp.servers "
-                        f"(configured: {', '.join(sorted(known)) or 'none'})"
-                    )
-        for name in cfg.mcp.allow_in_sandbox:
-            if name != "*" and name not in known:
-                raise ConfigError(f"mcp.allowInSandbox: {name!r} is not in mcp.servers")
+        problems = mcp_problems(cfg)
+        if problems:
+            raise ConfigError("; ".join(f"{path}: {message}" for path, message in problems))
         self._sandbox_mode = cfg.sandbox.mode
         self._main_key = cfg.sessions.main_key
         self._sandbox_allow = frozenset(cfg.mcp.allow_in_sandbox)
