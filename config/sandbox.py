@@ -45,7 +45,8 @@ class SandboxConfig(Section):
     """OpenClaw's sandbox modes: off, every session but the main one, or all sessions."""
 
     mode: Annotated[Literal["off", "non-main", "all"], off_flag()] = "off"
-    scope: Literal["session", "agent", "shared"] = "session"
+    # OpenClaw's default is one container per agent (docs/gateway/sandboxing.md, "Modes, scope").
+    scope: Literal["session", "agent", "shared"] = "agent"
     workspace_access: Literal["none", "ro", "rw"] = "none"
     prune_idle_hours: float = Field(24.0, ge=0)
     docker: DockerConfig = section()

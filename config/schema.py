@@ -36,6 +36,7 @@ from rustyclaw.config.channels import (
     WebChannelConfig,
     WhatsAppConfig,
 )
+from rustyclaw.config.delivery import DeliveryConfig
 from rustyclaw.config.llm import EmbeddedModelConfig, LLMConfig, ProviderConfig, RetryConfig, RouteConfig
 from rustyclaw.config.mcp import McpConfig, McpServerConfig
 from rustyclaw.config.sandbox import DockerConfig, SandboxConfig
@@ -242,6 +243,16 @@ class SessionsConfig(Section):
     reset_triggers: list[str] = Field(default_factory=lambda: ["/new", "/reset"])
     pruning: PruningConfig = section()
 
+    @field_validator("reset_by_type", mode="before")
+    @classmethod
+    def _dm_is_direct(cls, value: Any) -> Any:
+        # OpenClaw accepts `dm`, its older name for `direct` (docs/concepts/session.md).
+        if isinstance(value, dict) and "dm" in value:
+            if "direct" in value:
+                raise ValueError("set either 'dm' or 'direct' (the same chat type), not both")
+            value = {("direct" if k == "dm" else k): v for k, v in value.items()}
+        return value
+
 
 class PluginsConfig(Section):
     """Plugin folders, which plugins are on, and each plugin's own (free-form) settings."""
@@ -349,6 +360,7 @@ class RustyClawConfig(Section):
     sandbox: SandboxConfig = section()
     voice: VoiceConfig = section()
     channels: ChannelsConfig = section()
+    delivery: DeliveryConfig = section()
     plugins: PluginsConfig = section()
     storage: StorageConfig = section()
     cron: CronConfig = section()

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from rustyclaw.config.base import Section, section
+from rustyclaw.domain.policy import unknown_group
+
+
+def _known_groups(patterns: list[str]) -> list[str]:
+    # As OpenClaw: an unknown `group:` name is an error (with the nearest valid one), not a no-op.
+    problems = [p for p in map(unknown_group, patterns) if p is not None]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return patterns
+
+
+ToolPatterns = Annotated[list[str], AfterValidator(_known_groups)]
 
 
 class AgentElevatedConfig(Section):
@@ -24,8 +36,8 @@ class ToolPolicyConfig(Section):
     the tool too. `elevated` is read only under `agents.list[].tools`.
     """
 
-    allow: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
+    allow: ToolPatterns = Field(default_factory=list)
+    deny: ToolPatterns = Field(default_factory=list)
     elevated: AgentElevatedConfig | None = None
 
 
@@ -68,8 +80,8 @@ class ToolsConfig(Section):
     """Which tools the model may call and how they behave."""
 
     profile: Literal["minimal", "coding", "messaging", "full"] = "full"
-    allow: list[str] = Field(default_factory=list)
-    deny: list[str] = Field(default_factory=list)
+    allow: ToolPatterns = Field(default_factory=list)
+    deny: ToolPatterns = Field(default_factory=list)
     by_provider: dict[str, ToolPolicyConfig] = Field(default_factory=dict)
     # Keyed `channel:senderId`, `channel:*` or `*`; every matching entry applies (restrict only).
     by_sender: dict[str, ToolPolicyConfig] = Field(default_factory=dict)

@@ -82,12 +82,29 @@ class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     reply: str | None = None
 
 
+# Prefixes OpenClaw strips (case-insensitively) from allowFrom entries, per channel: Telegram's
+# normalizeTelegramAllowFromInput (`telegram:` / `tg:`), Discord's allow list (`discord:`,
+# `user:`, and the `<@id>` / `<@!id>` mention forms), WhatsApp (`whatsapp:`, `<n>@s.whatsapp.net`).
+_ID_PREFIXES: dict[str, tuple[str, ...]] = {
+    "telegram": ("telegram:", "tg:"),
+    "discord": ("discord:", "user:"),
+    "whatsapp": ("whatsapp:",),
+}
+
+
 def normalise_id(value: str, channel: str) -> str:
-    """`telegram:123`, ` 123 ` and `123` name the same sender; `+1555...` and `1555...` too."""
+    """The sender id an allowFrom entry (or an inbound sender) names, as OpenClaw reads it:
+    `tg:123`, `TELEGRAM:123`, ` 123 ` and `123` are one Telegram user; `discord:42`, `user:42`
+    and `<@42>` one Discord user; `+1555...`, `1555...` and `1555...@s.whatsapp.net` one number."""
     text = value.strip()
-    prefix = channel + ":"
-    if text.lower().startswith(prefix):
-        text = text[len(prefix):]
+    for prefix in (*_ID_PREFIXES.get(channel, ()), channel + ":"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :].strip()
+            break
+    if channel == "discord" and text.startswith("<@") and text.endswith(">"):
+        text = text[2:-1].lstrip("!")
+    if channel == "whatsapp" and text.lower().endswith("@s.whatsapp.net"):
+        text = text[: -len("@s.whatsapp.net")]
     return text.lstrip("+")
 
 

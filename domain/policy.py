@@ -26,25 +26,61 @@ from rustyclaw.domain.elevation import ElevatedSettings, elevation_refusal
 from rustyclaw.domain.tools import PolicyDecision
 from rustyclaw.ports.tools import ToolContext
 
-GROUPS: dict[str, tuple[str, ...]] = {
+# OpenClaw's tool groups and profiles, as documented for 2026.7.1 (docs/gateway/config-tools.md,
+# "Tool profiles" and "Tool groups"); docs/openclaw.md keeps the table.
+_BUILT_IN: dict[str, tuple[str, ...]] = {
+    "group:runtime": ("exec", "process", "code_execution"),
     "group:fs": ("read", "write", "edit", "apply_patch"),
-    "group:runtime": ("exec", "process"),
-    "group:web": ("web_search", "web_fetch"),
-    "group:sessions": ("sessions_list", "sessions_history", "sessions_send", "sessions_spawn", "session_status"),
+    "group:sessions": ("sessions_list", "sessions_history", "sessions_send", "sessions_spawn", "sessions_yield",
+                       "subagents", "session_status"),
     "group:memory": ("memory_search", "memory_get"),
-    "group:messaging": ("message",),
+    "group:web": ("web_search", "x_search", "web_fetch"),
     "group:ui": ("browser", "canvas"),
-    "group:automation": ("cron", "gateway"),
+    "group:automation": ("heartbeat_respond", "cron", "gateway"),
+    "group:messaging": ("message",),
+    "group:nodes": ("nodes",),
+    "group:agents": ("agents_list", "get_goal", "create_goal", "update_goal", "update_plan", "skill_workshop"),
+    "group:media": ("image", "image_generate", "music_generate", "video_generate", "tts"),
+}  # fmt: skip
+# `group:openclaw`: every built-in tool above except the file, runtime and canvas tools.
+_NOT_OPENCLAW = frozenset({"read", "write", "edit", "apply_patch", "exec", "process", "canvas"})
+GROUPS: dict[str, tuple[str, ...]] = {
+    **_BUILT_IN,
+    "group:openclaw": tuple(
+        dict.fromkeys(t for tools in _BUILT_IN.values() for t in tools if t not in _NOT_OPENCLAW)
+    ),
 }
 ALIASES: dict[str, str] = {"bash": "exec", "apply-patch": "apply_patch"}
-# OpenClaw: `coding` and `messaging` also allow configured MCP servers' tools; `minimal` hides them.
+# OpenClaw: `coding` and `messaging` also allow configured MCP servers' tools (`bundle-mcp`);
+# `minimal` hides them.
 PROFILES: dict[str, tuple[str, ...]] = {
     "minimal": ("session_status",),
-    "coding": ("group:fs", "group:runtime", "group:sessions", "group:memory", "group:mcp"),
+    "coding": ("group:fs", "group:runtime", "group:web", "group:sessions", "group:memory", "cron", "get_goal",
+               "create_goal", "update_goal", "update_plan", "skill_workshop", "image", "image_generate",
+               "music_generate", "video_generate", "group:mcp"),
     "messaging": ("group:messaging", "sessions_list", "sessions_history", "sessions_send", "session_status",
                   "group:mcp"),
     "full": ("*",),
-}
+}  # fmt: skip
+
+
+def unknown_group(pattern: str) -> str | None:
+    """Why `pattern` names no tool group (with the nearest valid name), None when it is fine.
+
+    OpenClaw refuses an unknown `group:` name instead of letting it match nothing."""
+    entry = canonical(pattern)
+    if not entry.startswith("group:") or entry in GROUPS:
+        return None
+    # Groups whose members are known only at run time (MCP servers, plugins).
+    if entry in ("group:mcp", "group:plugins") or entry.startswith("group:mcp:"):
+        return None
+    from difflib import get_close_matches
+
+    valid = [*GROUPS, "group:mcp", "group:plugins"]
+    close = get_close_matches(entry, valid, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else f"valid groups: {', '.join(valid)}"
+    return f"unknown tool group {pattern!r} ({hint})"
+
 
 # Decides where a tool would run for this context; None means "no objection".
 Gate = Callable[[str, ToolContext], PolicyDecision | None]

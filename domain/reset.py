@@ -25,9 +25,20 @@ def last_daily_boundary(now: float, at_hour: int, tz: tzinfo | None) -> float:
     return boundary.timestamp()
 
 
-def is_stale(updated_at: float, now: float, policy: ResetPolicy, tz: tzinfo | None = None) -> bool:
+def is_stale(
+    updated_at: float,
+    now: float,
+    policy: ResetPolicy,
+    tz: tzinfo | None = None,
+    *,
+    started_at: float | None = None,
+) -> bool:
+    """Whether the session must start afresh, judged as OpenClaw does (docs/concepts/session.md):
+    the daily reset on when the session began (`sessionStartedAt`, our `created_at`), the idle
+    reset on the last activity (`updated_at`). When both are set the first to expire wins."""
     if updated_at <= 0:
         return False
-    if policy.mode == "daily" and updated_at < last_daily_boundary(now, policy.at_hour, tz):
+    began = started_at if started_at is not None and started_at > 0 else updated_at
+    if policy.mode == "daily" and began < last_daily_boundary(now, policy.at_hour, tz):
         return True
     return policy.idle_minutes is not None and now - updated_at > policy.idle_minutes * 60

@@ -5,6 +5,9 @@ from __future__ import annotations
 from rustyclaw.domain.messages import InboundMessage
 from rustyclaw.domain.settings import SessionSettings
 
+# The channel name of the HTTP surfaces (OpenAI endpoint, web chat).
+HTTP_CHANNEL = "web"
+
 
 def main_key(agent_id: str, settings: SessionSettings) -> str:
     return f"agent:{agent_id}:{settings.main_key}"
@@ -24,9 +27,15 @@ def session_key(message: InboundMessage, agent_id: str, settings: SessionSetting
         hint = message.session_hint
         if hint == settings.main_key:
             return main_key(agent_id, settings)
+        if message.channel == HTTP_CHANNEL:
+            # OpenClaw's HTTP endpoint keys a `user` as a main-style key, `agent:<a>:openai-user:<user>`
+            # (lower-cased), whatever dmScope says: it is no direct-DM row, so OpenClaw's
+            # `sessions cleanup --fix-dm-scope` leaves it alone, and a migrated one is continued.
+            return f"{base}:openai-user:{hint.strip().lower()}"
         return f"{base}:{message.channel}:direct:{hint}"
     if message.chat_kind == "direct":
-        peer = message.peer_id
+        # OpenClaw lower-cases the peer id (and the channel) in direct keys.
+        peer = message.peer_id.strip().lower()
         match settings.dm_scope:
             case "main":
                 return main_key(agent_id, settings)

@@ -115,7 +115,7 @@ class SessionService:
             await self.store.put_session(entry)
             return entry
         policy = policy_for(self.settings, entry.channel, entry.chat_type)
-        if is_stale(entry.updated_at, now, policy, self.settings.timezone):
+        if is_stale(entry.updated_at, now, policy, self.settings.timezone, started_at=entry.created_at):
             return await self.reset(key)
         return entry
 

@@ -27,7 +27,7 @@ def stored_rows(db: Path) -> list[tuple[str, str, str | None, str | None]]:
         return conn.execute(
             "SELECT m.role, m.content, m.tool_calls, m.tool_call_id FROM messages m "
             "JOIN sessions s ON s.session_id = m.session_id WHERE s.key = ? ORDER BY m.seq",
-            ("agent:main:web:direct:alice",),
+            ("agent:main:openai-user:alice",),
         ).fetchall()
 
 
@@ -70,7 +70,7 @@ def test_streamed_reply_and_tool_round_trip_persist_across_a_restart(
         assert len(turn) == 2 and "tool_choice" in turn[0] and "tool_choice" not in turn[1]
         tool_result = turn[1]["messages"][-1]
         assert tool_result["role"] == "tool"
-        assert "session=agent:main:web:direct:alice" in tool_result["content"]
+        assert "session=agent:main:openai-user:alice" in tool_result["content"]
         call = turn[1]["messages"][-2]["tool_calls"][0]
         assert call["function"]["name"] == "session_status" and tool_result["tool_call_id"] == call["id"]
     finally:
@@ -91,8 +91,8 @@ def test_streamed_reply_and_tool_round_trip_persist_across_a_restart(
         sent = [m["content"] for m in forcing_proxy.proxy.requests[seen]["messages"]]
         assert "Say hello to Alice." in sent and "What is my session status?" in sent
         listing = again.cli("sessions", "list")
-        assert "agent:main:web:direct:alice" in listing.stdout, listing.stderr
-        shown = again.cli("sessions", "show", "agent:main:web:direct:alice")
+        assert "agent:main:openai-user:alice" in listing.stdout, listing.stderr
+        shown = again.cli("sessions", "show", "agent:main:openai-user:alice")
         assert "session_status" in shown.stdout and "Thanks!" in shown.stdout
     finally:
         assert again.stop() == 0, again.log()

@@ -89,6 +89,15 @@ async def test_allow_from_matches_prefixed_and_plus_spelled_ids() -> None:
     assert normalise_id(" telegram:7 ", "telegram") == "7"
 
 
+async def test_openclaws_documented_tg_prefix_lets_that_user_in() -> None:
+    # OpenClaw's docs write `allowFrom: ["tg:123456789"]`; its normaliser strips /^(telegram|tg):/i.
+    settings = ChannelAccess(dm_policy="allowlist", allow_from=("tg:123456789", "TG:77"), rate_limit=NO_LIMIT)
+    access, _ = await controller(settings)
+    assert (await access.check(dm("123456789"))).allowed
+    assert (await access.check(dm("77"))).allowed
+    assert not (await access.check(dm("1234567890"))).allowed
+
+
 async def test_a_stranger_gets_a_pairing_code_in_the_right_alphabet() -> None:
     access, pairing = await controller(ChannelAccess(rate_limit=NO_LIMIT))
     decision = await access.check(dm("stranger", sender_name="Bob"))

@@ -63,7 +63,7 @@ def test_empty_yaml_file_means_defaults(home: Path, tmp_path: Path) -> None:
 
 def test_unsupported_extension_is_refused(home: Path, tmp_path: Path) -> None:
     message = error_of(write(tmp_path / "c.ini", "[gateway]\n"))
-    assert "c.ini" in message and ".yaml, .yml, .json or .toml" in message
+    assert "c.ini" in message and ".yaml, .yml, .json, .json5 or .toml" in message
 
 
 def test_top_level_must_be_a_mapping(home: Path, tmp_path: Path) -> None:
@@ -326,7 +326,7 @@ def test_friendly_messages_for_formats_and_mapping_keys(home: Path, tmp_path: Pa
         tmp_path / "c.yaml",
         "agents: {list: [{id: 'bad:id'}]}\n"
         "llm: {routes: {default: {primary: noslash}}, embedded: {enabled: maybe}}\n"
-        "sessions: {resetByType: {dm: {mode: daily}}}\n"
+        "sessions: {resetByType: {chat: {mode: daily}}}\n"  # (`dm` is OpenClaw's alias of direct)
         "sandbox: {docker: {memory: lots}}\n"
         "cron: {jobs: [{id: j, schedule: {every: soon}, message: hi}]}\n",
     )
@@ -335,7 +335,7 @@ def test_friendly_messages_for_formats_and_mapping_keys(home: Path, tmp_path: Pa
     assert "agents.list.0.id: got 'bad:id'; should be letters, digits, '-' or '_'" in message
     assert "llm.routes.default.primary: got 'noslash'; should be 'provider/model'" in message
     assert "llm.embedded.enabled: got 'maybe'; should be auto, true or false" in message
-    assert "sessions.resetByType: key 'dm' is not allowed; input should be 'direct', 'group' or 'thread'" in message
+    assert "sessions.resetByType: key 'chat' is not allowed; input should be 'direct', 'group' or 'thread'" in message
     assert "sandbox.docker.memory: got 'lots'; should be a size such as 512m or 1g" in message
     assert "cron.jobs.0.schedule.every: got 'soon'; should be a number and a unit" in message
 

@@ -36,8 +36,12 @@ def allowed(policy: ConfiguredPolicy, context: ToolContext | None = None) -> set
 
 def test_groups_hold_openclaws_members() -> None:
     assert GROUPS["group:fs"] == ("read", "write", "edit", "apply_patch")
-    assert set(GROUPS["group:runtime"]) == {"exec", "process"}
-    assert set(GROUPS["group:web"]) == {"web_search", "web_fetch"}
+    # OpenClaw 2026.7.1's tables (docs/gateway/config-tools.md, "Tool groups").
+    assert set(GROUPS["group:runtime"]) == {"exec", "process", "code_execution"}
+    assert set(GROUPS["group:web"]) == {"web_search", "x_search", "web_fetch"}
+    assert set(GROUPS["group:media"]) == {"image", "image_generate", "music_generate", "video_generate", "tts"}
+    assert set(GROUPS["group:automation"]) == {"heartbeat_respond", "cron", "gateway"}
+    assert "read" not in GROUPS["group:openclaw"] and "web_fetch" in GROUPS["group:openclaw"]
     assert "session_status" in GROUPS["group:sessions"] and "sessions_spawn" in GROUPS["group:sessions"]
     assert matches("bash", "exec") and matches("BASH", "exec") and matches("group:runtime", "exec")
     assert matches("web_*", "web_fetch") and not matches("web_*", "read") and matches("*", "anything")
@@ -46,8 +50,9 @@ def test_groups_hold_openclaws_members() -> None:
 
 @pytest.mark.parametrize(("profile", "expected"), [
     ("minimal", {"session_status"}),
-    ("coding", {"read", "write", "edit", "apply_patch", "exec", "process", "sessions_list",
-                "sessions_history", "sessions_send", "session_status", "memory_get"}),
+    # OpenClaw's coding profile has the web tools and cron (docs/gateway/config-tools.md, "Tool profiles").
+    ("coding", {"read", "write", "edit", "apply_patch", "exec", "process", "sessions_list", "web_search",
+                "web_fetch", "cron", "sessions_history", "sessions_send", "session_status", "memory_get"}),
     ("messaging", {"message", "sessions_list", "sessions_history", "sessions_send", "session_status"}),
     ("full", set(ALL)),
 ])
@@ -95,10 +100,10 @@ def test_by_provider_narrows_by_provider_or_exact_model() -> None:
 
 def test_per_agent_lists_only_restrict() -> None:
     policy = ConfiguredPolicy(PolicySettings(profile="coding", by_agent={
-        "reader": AllowDeny(allow=("read", "web_fetch")),
+        "reader": AllowDeny(allow=("read", "message")),
         "noexec": AllowDeny(deny=("bash",)),
     }))
-    assert allowed(policy, ctx(agent_id="reader")) == {"read"}  # web_fetch is not in the coding profile
+    assert allowed(policy, ctx(agent_id="reader")) == {"read"}  # message is not in the coding profile
     assert "exec" not in allowed(policy, ctx(agent_id="noexec")) and "read" in allowed(policy, ctx(agent_id="noexec"))
     assert policy.decide("exec", ctx(agent_id="noexec")).rule == "agents[noexec].tools.deny: bash"
     assert "exec" in allowed(policy, ctx(agent_id="main"))

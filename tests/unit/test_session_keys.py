@@ -50,7 +50,7 @@ def test_main_key_name_is_configurable_and_global_scope_shares_one_session() -> 
 def test_session_hint_picks_an_own_session_per_user() -> None:
     settings = SessionSettings(dm_scope="main")
     msg = dm(channel="web", session_hint="alice")
-    assert session_key(msg, "main", settings) == "agent:main:web:direct:alice"
+    assert session_key(msg, "main", settings) == "agent:main:openai-user:alice"  # OpenClaw's HTTP key
     assert session_key(dm(channel="web", session_hint="main"), "main", settings) == "agent:main:main"
 
 
