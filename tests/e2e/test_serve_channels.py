@@ -50,6 +50,12 @@ def test_telegram_pairing_and_reply_and_the_whatsapp_webhook_through_serve(
             assert answer.strip() and not CODE.search(answer)
 
         anyio.run(telegram_flow)
+        # /readyz names each channel with its state (the supervisor's view), and the model's.
+        ready = httpx.get(f"{gateway.url}/readyz").json()
+        assert ready["channels"]["telegram"] == {"state": "connected"}
+        assert ready["channels"]["whatsapp"] == {"state": "connected"}
+        assert ready["channels"]["discord"] == {"state": "disabled"}
+        assert ready["model"]["state"] == "reachable"
 
         hook = f"{gateway.url}/channels/whatsapp/webhook"
         verify = httpx.get(hook, params={"hub.mode": "subscribe", "hub.verify_token": "wa-verify",
