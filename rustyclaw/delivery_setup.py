@@ -1,0 +1,80 @@
+"""The inbound journal for `serve` (ports/inbox.py): which adapter, its life, and what it reports.
+
+The journal follows the storage backend: PostgreSQL keeps it in the same database (replicas share
+it), every other backend in `<state>/inbox.db`. `delivery.journal: false` turns it off (then a
+restart may lose what was in flight, as before). `report()` is the `delivery` part of `/readyz`
+and `rustyclaw status`: open entries, failed sends (the latest with their error) and delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from rustyclaw.adapters.inbox.sqlite import SqliteInbox
+from rustyclaw.config.schema import RustyClawConfig
+from rustyclaw.ports.inbox import Inbox
+
+log = logging.getLogger("rustyclaw.delivery")
+SHOWN_FAILURES = 5
+
+
+def build_inbox(cfg: RustyClawConfig, state_dir: Path) -> Inbox | None:
+    if not cfg.delivery.journal:
+        return None
+    if cfg.storage.backend == "postgres":
+        from rustyclaw.adapters.inbox.postgres import PostgresInbox
+
+        return PostgresInbox(str(cfg.storage.postgres.dsn), owner=f"{_host()}:{state_dir}")
+    return SqliteInbox.in_state_dir(state_dir)
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
+class DeliverySetup:
+    """Owns the journal of one serve: start (and prune), close, report."""
+
+    def __init__(self, cfg: RustyClawConfig, state_dir: Path) -> None:
+        self.inbox = build_inbox(cfg, state_dir)
+        self.drain_seconds = cfg.delivery.drain_seconds
+        self._keep_seconds = cfg.delivery.keep_days * 86400
+
+    async def start(self) -> None:
+        if self.inbox is None:
+            return
+        await self.inbox.start()
+        pruned = await self.inbox.prune(before=time.time() - self._keep_seconds)
+        counts = await self.inbox.counts()
+        if pruned:
+            log.debug("inbound journal: %d answered entries dropped", pruned)
+        if counts.unfinished:
+            log.info("inbound journal: %d message(s) from before the restart will be answered", counts.unfinished)
+        if counts.failed:
+            log.warning("inbound journal: %d reply(ies) could not be delivered (see rustyclaw status)", counts.failed)
+
+    async def aclose(self) -> None:
+        if self.inbox is not None:
+            await self.inbox.aclose()
+
+    async def report(self) -> dict[str, Any]:
+        return await delivery_report(self.inbox)
+
+
+async def delivery_report(inbox: Inbox | None) -> dict[str, Any]:
+    """`{"journal": bool, "unfinished", "failed", "delivered", "recent_failures": [...]}`."""
+    if inbox is None:
+        return {"journal": False}
+    counts = await inbox.counts()
+    failures = [
+        {"channel": e.message.channel, "peer": e.message.peer_id, "message_id": e.message.message_id,
+         "error": e.error, "at": e.updated_at}
+        for e in await inbox.failures(SHOWN_FAILURES)
+    ]
+    return {"journal": True, "unfinished": counts.unfinished, "failed": counts.failed,
+            "delivered": counts.delivered, "recent_failures": failures}
