@@ -55,4 +55,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         print(f"not imported: {note}", file=sys.stderr)
     if result.sessions_summary:
         print(f"sessions, counts verified: {result.sessions_summary}")
+    if home != rustyclaw_home(environ):
+        # The config's paths are written as ~/.rustyclaw/..., which follows $RUSTYCLAW_HOME.
+        print(f"to use it: export RUSTYCLAW_HOME={home}")
     return 0

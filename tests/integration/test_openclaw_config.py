@@ -166,3 +166,65 @@ def test_an_openclaw_spelling_names_the_rustyclaw_key(tmp_path: Path, snippet: s
         load_config(path, env={"RUSTYCLAW_HOME": str(tmp_path)})
     assert says in str(caught.value)
     assert "rustyclaw migrate openclaw" in str(caught.value)
+
+
+MCP_AND_SKILLS = """{
+  // From OpenClaw's docs (gateway/config-extensions.md, "MCP" and "Skills").
+  mcp: { servers: {
+    docs: { command: "uvx", args: ["mcp-server-fetch"] },
+    remote: { url: "https://example.com/mcp", transport: "streamable-http", requestTimeoutMs: 20000,
+      headers: { Authorization: "Bearer remote-mcp-secret" }, auth: "oauth" },
+  } },
+  skills: {
+    allowBundled: ["gemini"],
+    load: { extraDirs: ["~/agent-scripts/skills"] },
+    entries: { "image-lab": { env: { GEMINI_API_KEY: "gemini-secret" } }, sag: { enabled: false } },
+  },
+}
+"""
+
+
+@pytest.mark.anyio
+async def test_mcp_servers_and_skills_map_to_their_sections(tmp_path: Path) -> None:
+    root = tmp_path / "oc"
+    root.mkdir()
+    (root / "openclaw.json").write_text(MCP_AND_SKILLS, encoding="utf-8")
+    home = tmp_path / "rc"
+    plan = plan_migration(root, home, {})
+    report = describe(plan, dry_run=True)
+    assert "mcp.servers.remote.auth: " in report and "skills.allowBundled: " in report
+    await run_migration(plan, {}, lambda _: None)
+    cfg = load_config(home / "config.yaml", env={"RUSTYCLAW_HOME": str(home)}).config
+    assert cfg.mcp.servers["docs"].command == "uvx" and cfg.mcp.servers["docs"].args == ["mcp-server-fetch"]
+    remote = cfg.mcp.servers["remote"]
+    assert (remote.url, remote.transport, remote.request_timeout_ms) == (
+        "https://example.com/mcp",
+        "streamable-http",
+        20000,
+    )
+    assert remote.headers["Authorization"] == "Bearer remote-mcp-secret"
+    assert cfg.skills.entries["image-lab"].env["GEMINI_API_KEY"] == "gemini-secret"
+    assert cfg.skills.entries["sag"].enabled is False
+    text = (home / "config.yaml").read_text()
+    assert "remote-mcp-secret" not in text and "gemini-secret" not in text
+
+
+@pytest.mark.anyio
+async def test_pairing_allowlists_are_carried_and_idempotent(tmp_path: Path) -> None:
+    from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
+
+    root = write_openclaw(tmp_path / "oc")
+    # The classic allowlist file, written by RustyClaw's pairing store in OpenClaw's own format
+    # (`credentials/<channel>-allowFrom.json`: {"version": 1, "allowFrom": [...]}).
+    source = JsonFilePairingStore(root)
+    for sender in ("123456789", "987654321"):
+        await source.add_approved("telegram", sender)
+    home = tmp_path / "rc"
+    plan = plan_migration(root, home, ENV)
+    assert plan.allow_from == {"telegram": ["123456789", "987654321"]}
+    first = await run_migration(plan, ENV, lambda _: None)
+    assert (first.pairing_added, first.pairing_total) == (2, 2)
+    migrated = JsonFilePairingStore(home)
+    assert await migrated.approved("telegram") == frozenset({"123456789", "987654321"})
+    again = await run_migration(plan_migration(root, home, ENV), ENV, lambda _: None)
+    assert (again.pairing_added, again.pairing_total) == (0, 2)

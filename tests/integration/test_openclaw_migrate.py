@@ -215,3 +215,21 @@ def test_archives_are_visible_in_the_sessions_cli(
     assert main(["sessions", "show", "agent:main:http-reset", "--archived", "--config", config]) == 0
     shown = capsys.readouterr().out
     assert shown.index("Before reset, first") < shown.index("After reset, only this one counts")
+
+
+def test_the_migrate_command_plans_then_migrates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from rustyclaw.cli import main
+
+    root = unpack("2026.9.6", tmp_path / "oc")
+    home = tmp_path / "rc-home"
+    assert main(["migrate", "openclaw", str(root), "--home", str(home), "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert "Plan: " in out.out and "Not carried over" in out.out and "state: sqlite layout" in out.out
+    assert not home.exists()
+    assert main(["migrate", "openclaw", str(root), "--home", str(home)]) == 0
+    out = capsys.readouterr()
+    assert "[4/4] sessions (sqlite layout)" in out.err
+    assert "sessions, counts verified: 6 sessions, 30 messages" in out.out
+    assert "3 archived transcripts, 14 messages" in out.out
+    assert f"export RUSTYCLAW_HOME={home}" in out.out
+    assert main(["migrate", "openclaw", str(tmp_path / "nothing-here"), "--home", str(home)]) != 0
