@@ -17,6 +17,7 @@ import pytest
 
 from rustyclaw.adapters.openclaw.migrate import describe, plan_migration, run_migration
 from rustyclaw.adapters.storage.factory import open_store
+from rustyclaw.adapters.storage.jsonfile import JsonFileStore
 from rustyclaw.adapters.storage.sqlite import SQLiteStore
 from rustyclaw.adapters.storage.transfer import import_openclaw
 from rustyclaw.config.loader import load_config
@@ -76,13 +77,16 @@ async def assert_same_as_reader(state: reader.State, store: StorageBackend) -> N
     assert len(got) == len(state.archived)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "json"])
 @pytest.mark.parametrize("version", VERSIONS)
-async def test_import_matches_the_independent_reader(version: str, tmp_path: Path) -> None:
+async def test_import_matches_the_independent_reader(version: str, backend: str, tmp_path: Path) -> None:
     root = unpack(version, tmp_path / "oc")
     state = reader.read(root)
     assert state.layout == ("classic" if version == "2026.7.1" else "sqlite")
     before = {p: p.stat().st_mtime_ns for p in root.rglob("*")}
-    store = SQLiteStore(tmp_path / "rc.db")
+    store: StorageBackend = (
+        SQLiteStore(tmp_path / "rc.db") if backend == "sqlite" else JsonFileStore(tmp_path / "rc-json", fsync="never")
+    )
     await store.start()
     try:
         report = await import_openclaw(root, store)
