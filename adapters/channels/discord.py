@@ -33,8 +33,8 @@ import time
 from typing import Any
 
 import anyio
-import anyio.to_thread
 
+from rustyclaw.adapters.channels.daemon_thread import run_in_daemon_thread
 from rustyclaw.adapters.channels.delivery import InboundDelivery
 from rustyclaw.adapters.channels.discord_mapping import to_inbound
 from rustyclaw.adapters.channels.send_retry import SendRetry, send_with_retry
@@ -122,7 +122,8 @@ class DiscordChannel:
     async def start(self, handler: InboundHandler) -> None:
         if self._bot is not None:
             return
-        await anyio.to_thread.run_sync(_load_hikari)
+        # A daemon thread: a SIGTERM during the import (about a second) never waits for it.
+        await run_in_daemon_thread(_load_hikari, name="discord-import")
         import hikari
 
         bot = self._make_bot(hikari)
