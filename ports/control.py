@@ -85,6 +85,10 @@ class DailyUsage(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ControlPlane(Protocol):
+    def conversation_key(self, session: str, agent: str, channel: str) -> str:
+        """The session key a driving adapter's own session id (the web page's) maps to."""
+        ...
+
     async def sessions(self, query: str = "", channel: str | None = None) -> list[SessionView]:
         """Newest first; `query` matches key, title or transcript text (case-insensitive)."""
         ...

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
-from rustyclaw.domain.messages import ChatMessage, SessionEntry
+from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.pairing import PairingService, normalise_code
+from rustyclaw.domain.session_keys import session_key
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.control import (
@@ -87,6 +88,10 @@ class GatewayControl:
         self._cron_tasks: set[str] = set()
 
     # -- sessions -------------------------------------------------------------
+
+    def conversation_key(self, session: str, agent: str, channel: str) -> str:
+        message = InboundMessage(channel=channel, peer_id=session, sender_id=session, session_hint=session)
+        return session_key(message, agent, self._sessions.settings)
 
     async def _entries(self, channel: str | None) -> list[tuple[SessionEntry, list[ChatMessage]]]:
         store = self._sessions.store

@@ -135,7 +135,8 @@ class ControlRoutes:
 
     def _web_keys(self, conversation: str) -> Sequence[str]:
         """The session keys a web page's session id can have (one per agent; see session_keys)."""
-        return [f"agent:{agent}:{self._settings.channel}:direct:{conversation}" for agent in self._settings.agent_ids]
+        channel = self._settings.channel
+        return [self._control.conversation_key(conversation, agent, channel) for agent in self._settings.agent_ids]
 
     async def _web_key(self, scope: Scope) -> str:
         conversation = scope["path"][len(CONVERSATIONS) + 1 :]
@@ -153,13 +154,15 @@ class ControlRoutes:
 
     async def _conversations(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._auth(scope)
-        marker = f":{self._settings.channel}:direct:"
-        found = [
-            {"id": view.key.split(marker, 1)[1], "key": view.key, "title": view.title,
-             "updated_at": view.updated_at, "messages": view.messages}
-            for view in await self._control.sessions(channel=self._settings.channel)
-            if marker in view.key and view.messages
-        ]
+        channel = self._settings.channel
+        found = []
+        for view in await self._control.sessions(channel=channel):
+            # A page's session id has no colon, so it is the key's last part; the round trip
+            # leaves out the channel's sessions that no page named (the main session, ...).
+            conversation = view.key.rsplit(":", 1)[-1]
+            if view.messages and self._control.conversation_key(conversation, view.agent_id, channel) == view.key:
+                found.append({"id": conversation, "key": view.key, "title": view.title,
+                              "updated_at": view.updated_at, "messages": view.messages})
         await send_json(send, 200, {"conversations": found})
 
     async def _conversation(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -23,6 +23,7 @@ from rustyclaw.adapters.http.testing import ScriptedGateway
 from rustyclaw.adapters.storage.memory import MemoryStore
 from rustyclaw.control_setup import GatewayControl
 from rustyclaw.domain.messages import ChatMessage, InboundMessage
+from rustyclaw.domain.session_keys import session_key
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.domain.settings import SessionSettings
 from rustyclaw.ports.control import AgentView
@@ -41,12 +42,13 @@ class Kit:
     http: httpx.AsyncClient
     store: MemoryStore
     sessions: SessionService
+    keys: dict[str, str]
 
 
 async def seed(sessions: SessionService, peer: str, exchange: list[tuple[str, str, str | None]]) -> str:
     """A web conversation with `peer` as its page session id; returns its key."""
-    key = f"agent:main:web:direct:{peer}"
     message = InboundMessage(channel="web", peer_id=peer, sender_id=peer, text="x", session_hint=peer)
+    key = session_key(message, "main", sessions.settings)  # what the gateway keys a page's session as
     entry = await sessions.open(key, message)
     now = time.time()
     stored = []
@@ -72,7 +74,7 @@ async def kit(token: str | None = None, host: str = "127.0.0.1:18789") -> AsyncI
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}",
                                  headers=headers) as http:
-        yield Kit(http, store, sessions)
+        yield Kit(http, store, sessions, {})
     await store.aclose()
 
 
@@ -80,7 +82,8 @@ async def test_conversations_list_history_rename_delete() -> None:
     async with kit() as k:
         await seed(k.sessions, "web-apples", [("user", "Tell me about apples", None),
                                               ("assistant", "Apples are", "length")])
-        await seed(k.sessions, "web-pears", [("user", "pears?", None), ("assistant", "Pears.", "stop")])
+        k.keys["web-pears"] = await seed(k.sessions, "web-pears", [("user", "pears?", None),
+                                                                  ("assistant", "Pears.", "stop")])
         listing = (await k.http.get("/api/conversations")).json()["conversations"]
         assert [c["id"] for c in listing] == ["web-pears", "web-apples"]  # newest first
         assert listing[1]["title"] == "Tell me about apples" and listing[1]["messages"] == 2
@@ -96,7 +99,7 @@ async def test_conversations_list_history_rename_delete() -> None:
         assert (await k.http.delete("/api/conversations/web-pears")).json()["deleted"] is True
         assert [c["id"] for c in (await k.http.get("/api/conversations")).json()["conversations"]] == ["web-apples"]
         archived = await k.store.list_archived()
-        assert [a.session_key for a in archived] == ["agent:main:web:direct:web-pears"]  # kept, not lost
+        assert [a.session_key for a in archived] == [k.keys["web-pears"]]  # kept, not lost
 
         missing = await k.http.get("/api/conversations/web-nothing")
         assert missing.status_code == 404 and missing.json()["error"]["param"] == "conversation"

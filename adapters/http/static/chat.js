@@ -344,7 +344,27 @@
   $("file").addEventListener("change", () => { const f = $("file").files[0]; $("file").value = ""; if (f) attach(f); });
   window.addEventListener("offline", () => { $("status").textContent = "offline"; });
 
+  // /readyz reports the model server's state: say what to do before the first message fails.
+  async function checkModel() {
+    let model;
+    try { model = (await (await fetch("/readyz")).json()).model; } catch (error) { return; }
+    const banner = $("banner");
+    const state = model && model.state;
+    if (state === "unreachable" || state === "failed" || state === "none") {
+      banner.textContent = `No model answers${model.url ? " at " + model.url : ""}. Start your model server `
+        + "(for example `ollama serve`) or run `rustyclaw onboard`; `rustyclaw doctor` says what to fix.";
+      banner.hidden = false;
+    } else if (state === "starting") {
+      banner.textContent = "The embedded model is still loading; the first answer may take a moment.";
+      banner.hidden = false;
+      setTimeout(checkModel, 5000);
+    } else {
+      banner.hidden = true;
+    }
+  }
+
   RC.registerWorker();
+  checkModel();
   connect();
   loadCommands();
   loadHistory().then(loadConversations);
