@@ -1,8 +1,8 @@
 """An OpenClaw state folder as a read-only SessionStore: the source of `storage import-openclaw`.
 
 Both layouts are detected here:
-- SQLite era (2026.7.2 and later): `state/openclaw.sqlite` and the per-agent DBs
-  (openclaw_sqlite.py);
+- SQLite era (2026.7.2 and later): the per-agent DBs listed in `state/openclaw.sqlite`
+  (openclaw_sqlite.py); 2026.7.1 already has that global DB, for pairing and cron only;
 - classic (up to 2026.7.1): `agents/<agentId>/sessions/sessions.json` and the JSONL
   transcripts, read by the JSON store in read-only mode.
 
@@ -38,8 +38,8 @@ def detect_layout(state_dir: Path) -> Layout:
     if any((state_dir / "agents").glob("*/sessions/sessions.json")):
         return "classic"
     raise StorageError(
-        f"{state_dir} holds no OpenClaw state: looked for state/openclaw.sqlite or "
-        "agents/<agentId>/agent/openclaw-agent.sqlite (OpenClaw 2026.7.2 and later) and "
+        f"{state_dir} holds no OpenClaw state: looked for agents/<agentId>/agent/openclaw-agent.sqlite "
+        "(OpenClaw 2026.7.2 and later, listed in state/openclaw.sqlite) and "
         "agents/<agentId>/sessions/sessions.json (earlier releases)"
     )
 

@@ -7,11 +7,12 @@
 # not run it, it uses the committed fixtures.
 #
 # Usage: scripts/openclaw-fixtures/make.sh [VERSION...]   (default: 2026.7.1 2026.9.6)
+#        OPENCLAW_FIXTURES_OUT=DIR writes the tarballs elsewhere.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 build="$root/build/openclaw-fixtures"
-out="$root/tests/fixtures/openclaw"
+out="${OPENCLAW_FIXTURES_OUT:-$root/tests/fixtures/openclaw}"   # override to try the script without touching the committed fixtures
 versions=("$@")
 [ ${#versions[@]} -gt 0 ] || versions=(2026.7.1 2026.9.6)
 mkdir -p "$build/node" "$out"
