@@ -100,8 +100,11 @@ async def test_appends_after_an_append_by_another_writer_still_work(tmp_path: Pa
             "timestamp": "2026-01-01T00:00:05.000Z",
             "message": {"role": "assistant", "content": [{"type": "text", "text": "from OpenClaw"}], "timestamp": 1},
         }
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(foreign) + "\n")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)  # OpenClaw appending its own turn
+        try:
+            os.write(fd, (json.dumps(foreign) + "\n").encode())
+        finally:
+            os.close(fd)
         await store.append_messages(entry, [ChatMessage(role="user", content="three")])
         lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         assert lines[-1]["parentId"] == "oc000001"
