@@ -133,6 +133,15 @@ def test_config_validate_reads_json5(tmp_path: Path) -> None:
     assert main(["config", "validate", "--config", str(path)]) == 0
 
 
+def test_serve_loads_its_settings_from_json5(tmp_path: Path) -> None:
+    from rustyclaw.settings import load_settings  # what `rustyclaw serve --config` calls
+
+    path = tmp_path / "config.json5"
+    path.write_text("{ gateway: { port: 18791, }, /* OpenClaw-style comment */ sessions: { dmScope: 'per-peer' } }")
+    settings = load_settings(path, env={"RUSTYCLAW_HOME": str(tmp_path)})
+    assert settings.config.gateway.port == 18791 and settings.config.sessions.dm_scope == "per-peer"
+
+
 def test_a_json5_syntax_error_names_the_file(tmp_path: Path) -> None:
     path = tmp_path / "config.json5"
     path.write_text("{ sessions: { dmScope: 'per-peer' ")
