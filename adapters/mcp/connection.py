@@ -84,6 +84,8 @@ class McpConnection:
         self._wanted = asyncio.Event()
         self._lost = asyncio.Event()
         self._settled = asyncio.Event()
+        # Set when the server says its tool list changed (notifications/tools/list_changed).
+        self._relist = asyncio.Event()
         self._closed = False
         self._status: Status = "disabled" if not settings.enabled else "idle"
         self._tools: list[McpToolInfo] = []
@@ -227,13 +229,34 @@ class McpConnection:
                 ))
                 streams = await stack.enter_async_context(streamable_http_client(s.url or "", http_client=client))
             read, write = streams[0], streams[1]
-            session = await stack.enter_async_context(mcp.ClientSession(read, write))
+            session = await stack.enter_async_context(mcp.ClientSession(read, write, message_handler=self._on_message))
             yield session
 
+    async def _on_message(self, message: object) -> None:
+        from mcp_types import ToolListChangedNotification
+
+        if isinstance(message, ToolListChangedNotification):
+            self._relist.set()
+
     async def _watch(self, session: ClientSession, scope: anyio.CancelScope) -> None:
-        """Pings an idle server so a crash is noticed (and the server restarted) between turns."""
+        """Pings an idle server so a crash is noticed (and the server restarted) between turns, and
+        lists its tools again when it says they changed."""
         while True:
-            await anyio.sleep(self._ping_interval)
+            with anyio.move_on_after(self._ping_interval):
+                await self._relist.wait()
+            if self._relist.is_set():
+                self._relist.clear()
+                try:
+                    with anyio.fail_after(self.settings.request_timeout):
+                        listing = await session.list_tools()
+                except Exception as exc:
+                    self._mark_lost(f"listing its changed tools failed: {_describe(exc)}")
+                    return
+                self._tools = sorted(listing.tools, key=lambda t: t.name)
+                log.info("mcp server %s: tools changed, now %d", self.settings.name, len(self._tools))
+                if self._on_tools is not None:
+                    self._on_tools(self.settings, self._tools)
+                continue
             if not await self._alive(session):
                 self._mark_lost("did not answer a ping")
                 return
@@ -265,6 +288,10 @@ class McpConnection:
         session = self._session
         if session is not None:
             return session
+        if self._retry_at is not None and self._retry_at - time.monotonic() > self.settings.connect_timeout:
+            # A long backoff: say so now rather than hold the turn for the whole connect timeout.
+            wait = self._retry_at - time.monotonic()
+            raise ToolError(f"MCP server '{self.settings.name}' is restarting in {wait:.0f}s ({self._error})")
         with anyio.move_on_after(self.settings.connect_timeout):
             await self._ready.wait()
         if self._session is None:

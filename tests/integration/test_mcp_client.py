@@ -153,6 +153,24 @@ async def test_results_are_capped(tmp_path: Path) -> None:
         await manager.aclose()
 
 
+async def test_a_changed_tool_list_is_listed_again() -> None:
+    import anyio
+
+    manager = McpManager(McpSettings(servers=(stdio("fx", fixture_stdio_argv()),)))
+    arrived = anyio.Event()
+    manager.attach(lambda t: arrived.set() if t.spec.name == "fx__late" else None)
+    await manager.start()
+    try:
+        assert "fx__late" not in {t.spec.name for t in manager.tools()}
+        assert await tool(manager, "fx__grow").run({}, CTX) == "grown"
+        with anyio.fail_after(30):
+            await arrived.wait()
+        assert await tool(manager, "fx__late").run({}, CTX) == "late answer"
+        assert "fx__late" in manager.groups["group:mcp:fx"]
+    finally:
+        await manager.aclose()
+
+
 async def test_a_crashed_server_is_restarted_and_answers_again() -> None:
     manager = McpManager(McpSettings(servers=(stdio("fx", fixture_stdio_argv()),), restart_backoff=0.2))
     await manager.start()
