@@ -88,7 +88,8 @@ def _measure(name: str, config: Path, home: Path, say: object, wait_reply: objec
         first, first_hwm = rss_mb(serve.pid)
     finally:
         assert serve.stop() == 0, serve.log()
-    figures.record(f"{name}_idle_rss_mb", idle, "MB", BUDGET_MB[name], f"VmRSS {IDLE_SETTLE_SECONDS:g} s after connected")
+    figures.record(f"{name}_idle_rss_mb", idle, "MB", BUDGET_MB[name],
+                   f"VmRSS {IDLE_SETTLE_SECONDS:g} s after connected")
     figures.record(f"{name}_idle_hwm_mb", idle_hwm, "MB")
     figures.record(f"{name}_rss_after_first_reply_mb", first, "MB", None, f"VmHWM {first_hwm:.1f} MB")
     figures.record(f"{name}_connected_s", connected, "s", None, "spawn to connected on /readyz")

@@ -145,9 +145,9 @@ def post_json(host: str, port: int, path: str, body: dict[str, Any]) -> bytes:
     return head.encode() + payload
 
 
-def chat_request(host: str, port: int, user: str, text: str, *, stream: bool) -> bytes:
+def chat_request(host: str, port: int, user: str, text: str, *, stream: bool, model: str = "stub") -> bytes:
     """``POST /v1/chat/completions`` for session ``user`` with one user message."""
-    body = {"model": "stub", "user": user, "stream": stream, "messages": [{"role": "user", "content": text}]}
+    body = {"model": model, "user": user, "stream": stream, "messages": [{"role": "user", "content": text}]}
     return post_json(host, port, "/v1/chat/completions", body)
 
 
@@ -224,10 +224,11 @@ def chat_load_paced(
 
 def chat_load(
     host: str, port: int, *, sessions: int, per_session: int, concurrency: int, stream: bool, prefix: str,
-    text: str = "hi",
+    text: str = "hi", model: str = "stub",
 ) -> list[float]:
     """``sessions`` x ``per_session`` chat requests, ``concurrency`` sessions at a time (users ``<prefix>-<i>``)."""
-    plan = [[chat_request(host, port, f"{prefix}-{i}", text, stream=stream)] * per_session for i in range(sessions)]
+    plan = [[chat_request(host, port, f"{prefix}-{i}", text, stream=stream, model=model)] * per_session
+            for i in range(sessions)]
     return run_async(lambda: run_sessions(host, port, plan, concurrency))
 
 
