@@ -254,16 +254,26 @@
     try { stream = await navigator.mediaDevices.getUserMedia({ audio: true }); }
     catch (error) { note("error", "microphone: " + error.message); return; }
     const chunks = [];
+    const started = performance.now();
     recorder = new MediaRecorder(stream);
-    recorder.ondataavailable = (event) => chunks.push(event.data);
+    recorder.ondataavailable = (event) => {
+      chunks.push(event.data);
+      // How much is recorded so far (shown as the button's title; tests wait on it).
+      $("mic").dataset.recordedMs = String(Math.round(performance.now() - started));
+      $("mic").title = `Recording ${Math.round((performance.now() - started) / 1000)} s: click to send`;
+    };
+    // A microphone that goes away (unplugged, the file of a test device ending) sends what there is.
+    stream.getAudioTracks().forEach((track) => { track.onended = () => recorder && recorder.stop(); });
     recorder.onstop = () => {
       stream.getTracks().forEach((t) => t.stop());
       $("mic").classList.remove("recording");
+      $("mic").title = "Record a voice note";
       const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" });
       recorder = null;
       sendVoice(blob);
     };
-    recorder.start();
+    $("mic").dataset.recordedMs = "0";
+    recorder.start(250);
     $("mic").classList.add("recording");
   }
 
