@@ -5,6 +5,7 @@
   const { el, api, renderMarkdown, store } = RC;
   const $ = (id) => document.getElementById(id);
   const SESSION = "rustyclaw.session";
+  const HISTORY = "rustyclaw.history";
   const log = $("log");
   let ws = null, ready = false, pending = null, retry = 500, counter = 0;
   let commands = [];
@@ -77,16 +78,32 @@
     log.replaceChildren();
     const id = currentSession();
     if (!id) return;
+    let conversation;
     try {
-      const conversation = await api("/api/conversations/" + encodeURIComponent(id));
-      for (const message of conversation.messages) {
-        if (message.role === "user") userBubble(message.content);
-        else mark(assistantBubble(message.content), message.status);
-      }
-      log.scrollTop = log.scrollHeight;
+      conversation = await api("/api/conversations/" + encodeURIComponent(id));
+      // The last conversation seen is kept on this device, so the app shows it offline too.
+      store.setItem(HISTORY, JSON.stringify(conversation));
     } catch (error) {
-      if (error.status !== 404) note("error", "history: " + error.message);
+      if (error.status === 404) return;
+      const kept = JSON.parse(store.getItem(HISTORY) || "null");
+      if (!(error instanceof RC.ApiError) && kept && kept.id === id) {
+        conversation = kept;
+        showOffline();
+      } else {
+        note("error", "history: " + error.message);
+        return;
+      }
     }
+    for (const message of conversation.messages) {
+      if (message.role === "user") userBubble(message.content);
+      else mark(assistantBubble(message.content), message.status);
+    }
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function showOffline() {
+    $("banner").textContent = "You are offline: this is the conversation as last seen; the chat reconnects by itself.";
+    $("banner").hidden = false;
   }
 
   async function loadConversations() {
@@ -352,12 +369,14 @@
   $("mic").addEventListener("click", toggleRecording);
   $("attach").addEventListener("click", () => $("file").click());
   $("file").addEventListener("change", () => { const f = $("file").files[0]; $("file").value = ""; if (f) attach(f); });
-  window.addEventListener("offline", () => { $("status").textContent = "offline"; });
+  window.addEventListener("offline", () => { $("status").textContent = "offline"; showOffline(); });
+  window.addEventListener("online", () => { $("banner").hidden = true; checkModel(); });
 
   // /readyz reports the model server's state: say what to do before the first message fails.
   async function checkModel() {
     let model;
     try { model = (await (await fetch("/readyz")).json()).model; } catch (error) { return; }
+    if (navigator.onLine === false) return;
     const banner = $("banner");
     const state = model && model.state;
     if (state === "unreachable" || state === "failed" || state === "none") {
