@@ -6,7 +6,7 @@ import pytest
 from rustyclaw.domain.errors import InvalidInputError, LLMUnavailableError
 from rustyclaw.domain.events import ReplyDelta, ToolActivity, TurnEvent, TurnStarted
 from rustyclaw.domain.gateway import AccessDecision
-from rustyclaw.domain.messages import InboundMessage, ToolCall
+from rustyclaw.domain.messages import ChatMessage, InboundMessage, ToolCall, TurnOptions
 from rustyclaw.domain.settings import AgentSettings, ResetPolicy, SessionSettings
 from rustyclaw.domain.tools import PolicyDecision
 from rustyclaw.ports.tools import ToolContext
@@ -282,3 +282,27 @@ async def test_access_is_decided_before_size_limits_are_revealed() -> None:
 
     kit = await make_gateway(access=Silent(), agent_settings=AgentSettings(max_message_chars=5))
     assert await kit.gateway.handle(inbound("x" * 50)) is None
+
+
+async def test_turn_options_reach_the_model_and_add_to_the_prompt() -> None:
+    kit = await make_gateway([Step(text="ok")])
+    options = TurnOptions(max_tokens=5, temperature=0.2, top_p=0.5, stop=("END",), seed=7, system="Be brief.")
+    await kit.gateway.handle(inbound("hi", options=options))
+    request = kit.llm.requests[0]
+    assert (request.max_tokens, request.temperature, request.top_p, request.stop, request.seed) == (
+        5, 0.2, 0.5, ("END",), 7)
+    assert request.messages[0].role == "system" and request.messages[0].content.endswith("Be brief.")
+    entry = (await kit.store.list_sessions())[0]
+    assert [m.content for m in await kit.store.load_messages(entry)] == ["hi", "ok"]  # options are not stored
+
+
+async def test_a_stateless_turn_uses_the_given_history_and_stores_nothing() -> None:
+    kit = await make_gateway([Step(text="four")])
+    history = (ChatMessage(role="user", content="2+2?"), ChatMessage(role="assistant", content="Thinking."),
+               ChatMessage(role="user", content="Just the number."))
+    reply = await kit.gateway.handle(inbound("Just the number.", options=TurnOptions(history=history)))
+    assert reply is not None and reply.text == "four" and reply.error is None
+    sent = kit.llm.requests[0].messages
+    assert [(m.role, m.content) for m in sent[1:]] == [
+        ("user", "2+2?"), ("assistant", "Thinking."), ("user", "Just the number.")]
+    assert await kit.store.list_sessions() == []
