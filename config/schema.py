@@ -36,6 +36,7 @@ from rustyclaw.config.channels import (
     WebChannelConfig,
     WhatsAppConfig,
 )
+from rustyclaw.config.compaction import CompactionConfig, MemoryConfig
 from rustyclaw.config.delivery import DeliveryConfig
 from rustyclaw.config.llm import EmbeddedModelConfig, LLMConfig, ProviderConfig, RetryConfig, RouteConfig
 from rustyclaw.config.mcp import McpConfig, McpServerConfig
@@ -193,6 +194,8 @@ class AgentsConfig(Section):
     # None: the built-in system prompt.
     system_prompt: str | None = None
     # `list` is OpenClaw's key; the annotation names the builtin because the field shadows it here.
+    # OpenClaw's agents.defaults.compaction (config/compaction.py).
+    compaction: CompactionConfig = section()
     list: builtins.list[AgentConfig] = Field(default_factory=lambda: [])
 
     @model_validator(mode="after")
@@ -366,6 +369,7 @@ class RustyClawConfig(Section):
     cron: CronConfig = section()
     mcp: McpConfig = section()
     skills: SkillsConfig = section()
+    memory: MemoryConfig = section()
 
     @model_validator(mode="after")
     def _fill_state_paths(self) -> RustyClawConfig:
