@@ -20,6 +20,7 @@ from rustyclaw.adapters.channels.discord import DiscordChannel, discord_channel_
 from rustyclaw.adapters.channels.supervisor import ChannelSupervisor
 from rustyclaw.adapters.clock import SystemClock
 from rustyclaw.adapters.pairing.memory import MemoryPairingStore
+from rustyclaw.config.channels import DiscordConfig
 from rustyclaw.domain.access import ChannelAccess
 from rustyclaw.domain.dispatch import ChannelDispatcher
 from rustyclaw.domain.errors import ChannelError, ConfigError
@@ -227,16 +228,16 @@ def test_a_malformed_token_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="token"):
         DiscordChannel("not a token")._make_bot(hikari)
     with pytest.raises(ConfigError, match="token"):
-        discord_channel_from_config({"token": None})
+        discord_channel_from_config(DiscordConfig.model_validate({"token": None}))
 
 
 def test_config_mapping() -> None:
-    channel = discord_channel_from_config({"enabled": True, "token": "abc.def.ghi", "restBaseUrl": "http://h:1/",
-                                           "dmPolicy": "pairing"})
+    channel = discord_channel_from_config(DiscordConfig.model_validate(
+        {"enabled": True, "token": "abc.def.ghi", "restBaseUrl": "http://h:1/", "dmPolicy": "pairing"}))
     assert channel.name == "discord" and channel.text_limit == 2000
     assert channel._rest_url == "http://h:1/api/v10"
-    assert discord_channel_from_config({"token": "a.b.c", "restBaseUrl": "http://h:1/api/v9"})._rest_url == \
-        "http://h:1/api/v9"
+    pinned = DiscordConfig.model_validate({"token": "a.b.c", "restBaseUrl": "http://h:1/api/v9"})
+    assert discord_channel_from_config(pinned)._rest_url == "http://h:1/api/v9"
 
 
 def _out(peer: str, text: str) -> Any:

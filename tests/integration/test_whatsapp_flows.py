@@ -23,6 +23,7 @@ from rustyclaw.adapters.channels.whatsapp_signature import sign, signature_ok
 from rustyclaw.adapters.clock import SystemClock
 from rustyclaw.adapters.http.mounts import with_mounts
 from rustyclaw.adapters.pairing.memory import MemoryPairingStore
+from rustyclaw.config.channels import WhatsAppConfig
 from rustyclaw.domain.access import ChannelAccess
 from rustyclaw.domain.dispatch import ChannelDispatcher
 from rustyclaw.domain.errors import ChannelError, ConfigError
@@ -270,11 +271,12 @@ def test_signatures() -> None:
 
 
 def test_config_mapping() -> None:
-    channel = whatsapp_channel_from_config({
+    channel = whatsapp_channel_from_config(WhatsAppConfig.model_validate({
         "enabled": True, "accessToken": "a", "appSecret": "s", "verifyToken": "v", "phoneNumberId": 123,
         "apiBaseUrl": "http://127.0.0.1:9/", "apiVersion": "v22.0", "dmPolicy": "pairing",
-    })
+    }))
     assert channel.phone_number_id == "123" and channel._api == "http://127.0.0.1:9/v22.0"
     assert channel.name == "whatsapp" and channel.text_limit == 4096
     with pytest.raises(ConfigError, match="appSecret"):
-        whatsapp_channel_from_config({"accessToken": "a", "verifyToken": "v", "phoneNumberId": "1"})
+        whatsapp_channel_from_config(WhatsAppConfig.model_validate(
+            {"accessToken": "a", "verifyToken": "v", "phoneNumberId": "1"}))
