@@ -166,6 +166,10 @@ async def test_migrate_openclaw_carries_config_state_and_workspaces(
     assert cfg.tools.profile == "coding"
     assert [a.id for a in cfg.agents.list] == ["main", "ops"]
     assert cfg.gateway.openai_endpoint.enabled is True
+    # The job made with `openclaw cron add`; OpenClaw's own declared jobs are reported, not copied.
+    assert [(j.id, j.schedule.cron, j.message) for j in cfg.cron.jobs] == [
+        ("daily-digest", "0 7 * * *", "Summarise yesterday")
+    ]
     # Secrets in secrets.env (private), never inline.
     config_text = (home / "config.yaml").read_text()
     assert "fixture-token-not-secret" not in config_text
