@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from rustyclaw.config.base import Dsn, Secret
+from rustyclaw.config.channels import ChannelsConfig
 
 REDACTED = "***"
 # Free-form settings (plugins.config) have no schema; keys that look like credentials are hidden.
@@ -30,6 +31,10 @@ def _plain(value: Any, redact: bool, free_form: bool) -> Any:
             key = field.alias or name
             # plugins.config is the one free-form mapping in the schema.
             out[key] = _plain(getattr(value, name), redact, free_form or key == "config")
+        # Channels registered by other packages live beside the built-in ones, under their names.
+        if isinstance(value, ChannelsConfig):
+            for key, section in value.registered.items():
+                out[key] = _plain(section, redact, free_form)
         return out
     if isinstance(value, Secret):
         return value.redacted() if redact else str(value)

@@ -179,3 +179,13 @@ async def test_unsigned_and_malformed_events_are_refused(platform: FakePlatform)
     finally:
         await channel.aclose()
 
+
+
+def test_config_show_prints_its_section_under_its_name_with_secrets_hidden(
+    registry: ChannelRegistry, tmp_path: Path
+) -> None:
+    from rustyclaw.config.render import render_config
+
+    text = render_config(config_with(tmp_path, outboundUrl="http://x", allowFrom=["alice"]))
+    assert "  webhook:\n    enabled: true" in text and "outboundUrl: http://x" in text
+    assert SECRET not in text and "secret: '***'" in text
