@@ -22,13 +22,16 @@
     lost: ["failed", "⚠ connection lost: the reply is incomplete"],
   };
 
+  // The view follows new text while the reader is at the bottom; scrolling up stops that until
+  // they scroll back down (or send). Tracked on scroll events, so growing content cannot fool it.
+  let stick = true;
   function nearBottom() { return log.scrollHeight - log.scrollTop - log.clientHeight < 48; }
-  function follow(wasNear) { if (wasNear) log.scrollTop = log.scrollHeight; }
+  log.addEventListener("scroll", () => { stick = nearBottom(); });
+  function follow() { if (stick) log.scrollTop = log.scrollHeight; }
 
   function append(node) {
-    const wasNear = nearBottom();
     log.appendChild(node);
-    follow(wasNear);
+    follow();
     return node;
   }
 
@@ -48,10 +51,9 @@
   function mark(bubble, status) {
     const marker = MARKERS[status];
     if (!marker || !bubble || bubble.querySelector(".marker")) return;
-    const wasNear = nearBottom();
     bubble.classList.add(marker[0]);
     bubble.appendChild(el("span", { class: "marker " + marker[0], "data-status": status }, marker[1]));
-    follow(wasNear);
+    follow();
   }
 
   function note(cls, text) { return append(el("div", { class: cls }, text)); }
@@ -63,9 +65,8 @@
     frameRequested = true;
     requestAnimationFrame(() => {
       frameRequested = false;
-      const wasNear = nearBottom();
       renderBubble(bubble);
-      follow(wasNear);
+      follow();
     });
   }
 
@@ -202,7 +203,7 @@
       note("tool", "⚙ " + frame.name + " — " + frame.status + (frame.detail ? ": " + frame.detail : ""));
     } else if (frame.type === "reply" && turn) {
       if (!turn.bubble) turn.bubble = assistantBubble(frame.text);
-      else { turn.bubble.dataset.raw = frame.text || turn.bubble.dataset.raw; renderBubble(turn.bubble); }
+      else { turn.bubble.dataset.raw = frame.text || turn.bubble.dataset.raw; renderBubble(turn.bubble); follow(); }
       if (frame.command) turn.bubble.classList.add("command");
       mark(turn.bubble, frame.finish_reason);
       finish();
@@ -337,6 +338,7 @@
     event.preventDefault();
     const text = $("input").value;
     if (!text.trim() || !send(text)) return;
+    stick = true;
     userBubble(text);
     log.scrollTop = log.scrollHeight;
     $("input").value = "";
