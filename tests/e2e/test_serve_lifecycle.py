@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.gateway_process import GatewayProcess, write_config
-from tests.fixtures.llm_servers import free_port
+from tests.fixtures.llm_servers import LLMockServer, free_port
 
 # No model needs to answer here: /readyz is 200 as soon as HTTP serves, and reports the model's state.
 NOWHERE = f"http://127.0.0.1:{free_port()}/v1"
@@ -133,3 +133,15 @@ def test_readyz_and_status_name_each_channel_and_the_model(tmp_path: Path) -> No
         assert json.loads(as_json.stdout)["channels"]["telegram"]["state"] == "down"
     finally:
         gateway.stop()
+
+
+def test_chat_and_sessions_run_through_the_same_root(tmp_path: Path, mock_llm: LLMockServer) -> None:
+    mock_llm.reply("Hello from the model.")
+    path = write_config(tmp_path / "config.yaml", tmp_path / "state", mock_llm.base_url, "m")
+    chatted = cli(tmp_path, "chat", "--config", str(path), stdin="hi there\n")
+    assert chatted.returncode == 0, chatted.stderr
+    assert "Hello from the model." in chatted.stdout
+    listed = cli(tmp_path, "sessions", "list", "--config", str(path))
+    assert listed.returncode == 0 and "agent:main:main" in listed.stdout
+    shown = cli(tmp_path, "sessions", "show", "agent:main:main", "--config", str(path))
+    assert "user: hi there" in shown.stdout and "assistant: Hello from the model." in shown.stdout
