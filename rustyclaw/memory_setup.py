@@ -6,14 +6,16 @@ The composition root calls `MemorySetup(...)` with settings objects, registers `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
+from rustyclaw.adapters.llm.embedded_llama import EmbeddedLlamaServer
 from rustyclaw.adapters.llm.model_info import ServerWindowProbe
 from rustyclaw.adapters.memory.files import WorkspaceMemoryFiles
 from rustyclaw.adapters.memory.fts import FtsMemoryIndex
 from rustyclaw.adapters.tools.memory import MemoryGetTool, MemorySearchTool
 from rustyclaw.config.compaction import CompactionConfig, MemoryConfig
+from rustyclaw.config.llm import LLMConfig
 from rustyclaw.domain.agent import AgentRunner
 from rustyclaw.domain.compaction import CompactionSettings, MemoryFlushSettings
 from rustyclaw.domain.compactor import Compactor
@@ -27,6 +29,7 @@ from rustyclaw.ports.llm import LLMClient
 from rustyclaw.ports.model_info import ContextWindowProbe
 from rustyclaw.ports.session_store import SessionStore
 from rustyclaw.ports.tools import Tool
+from rustyclaw.settings_map import secret_value
 
 INDEX_FILE = Path("memory") / "index.sqlite"
 
@@ -47,9 +50,20 @@ def memory_settings(cfg: MemoryConfig) -> MemorySettings:
                           min_score=cfg.min_score, get_max_chars=cfg.get_max_chars)
 
 
-def window_probe(base_urls: Mapping[str, str], known: Mapping[str, int],
-                 headers: Mapping[str, Mapping[str, str]] | None = None) -> ServerWindowProbe:
-    """`known`: windows RustyClaw set itself (the embedded server's n_ctx under its model ref)."""
+def window_probe(llm: LLMConfig, embedded: EmbeddedLlamaServer | None, embedded_provider: str) -> ServerWindowProbe:
+    """Asks each configured provider's server; the embedded server's window is the n_ctx RustyClaw
+    started it with (llama-cpp-python's server does not say it). Credentials go only to their own
+    provider's server."""
+    base_urls = {name: provider.base_url for name, provider in llm.providers.items()}
+    headers: dict[str, dict[str, str]] = {}
+    for name, provider in llm.providers.items():
+        key = secret_value(provider.api_key)
+        if key:
+            headers[name] = {"authorization": f"Bearer {key}"}
+    known: dict[str, int] = {}
+    if embedded is not None:
+        base_urls[embedded_provider] = embedded.base_url
+        known[f"{embedded_provider}/{embedded.model_alias}"] = embedded.n_ctx
     return ServerWindowProbe(base_urls, known=known, headers=headers)
 
 

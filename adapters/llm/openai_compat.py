@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 log = logging.getLogger("rustyclaw.llm")
 
 
+class EmptyStreamError(LLMServerError):
+    """A 200 streamed answer without a single event (what llama-cpp-python sends for a prompt
+    longer than its window); the provider asks again without streaming to learn why."""
+
+
 def rate_limited(message: str, retry_after: float | None) -> LLMRateLimitedError:
     """A 429 error carrying the server's `Retry-After` (seconds)."""
     return LLMRateLimitedError(message, retry_after)
@@ -113,6 +118,7 @@ class OpenAICompatProvider:
         started = time.monotonic()
         assembler = StreamAssembler()
         request_id = ""
+        empty = False
         log.info("llm request provider=%s model=%s messages=%d tools=%d",
                  self.name, model, len(request.messages), len(request.tools))
         try:
@@ -128,9 +134,19 @@ class OpenAICompatProvider:
                     if text:
                         yield TextDelta(text)
                 else:
-                    async with aclosing(self._events(response, assembler)) as texts:
-                        async for text in texts:
-                            yield TextDelta(text)
+                    try:
+                        async with aclosing(self._events(response, assembler)) as texts:
+                            async for text in texts:
+                                yield TextDelta(text)
+                    except EmptyStreamError:
+                        empty = True
+            if empty:
+                # llama-cpp-python answers a prompt longer than its window with an empty 200 stream;
+                # asked again without streaming it says why (a 400 naming the window), which turns
+                # into a ContextOverflowError the core learns the window from.
+                text = await self._unstreamed(model, request, assembler)
+                if text:
+                    yield TextDelta(text)
         except httpx.TimeoutException as exc:
             raise LLMUnavailableError(f"{self.name}: {model} timed out ({type(exc).__name__})") from exc
         except (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
@@ -149,6 +165,21 @@ class OpenAICompatProvider:
             model=f"{self.name}/{model}",
             provider=self.name,
         )
+
+    async def _unstreamed(self, model: str, request: LLMRequest, assembler: StreamAssembler) -> str:
+        """The same request without streaming, on a fresh connection (the server may have closed the
+        one whose stream came back empty)."""
+        import httpx
+
+        body = msgspec.json.encode(request_body(model, request, stream=False))
+        headers = dict(self._http().headers)
+        async with httpx.AsyncClient(headers=headers, timeout=self._http().timeout,
+                                     verify=not self.base_url.startswith("http://")) as client:
+            response = await client.post(f"{self.base_url}/chat/completions", content=body,
+                                         headers={"content-type": "application/json", "accept": "application/json"})
+        if response.status_code >= 300:
+            raise self._status_error(response, response.content, model)
+        return self._whole(response.content, assembler)
 
     def _whole(self, body: bytes, assembler: StreamAssembler) -> str:
         try:
@@ -175,6 +206,7 @@ class OpenAICompatProvider:
         """The text of each chunk, until `[DONE]`; raises when the stream stalls or is cut."""
         decoder = SSEDecoder()
         lines = response.aiter_lines()
+        seen_any = False
         limit = self.timeout  # the first event may wait for prompt processing; later ones may not
         deadline = None if self.total_timeout is None else time.monotonic() + self.total_timeout
         while True:
@@ -188,6 +220,7 @@ class OpenAICompatProvider:
                         f"{self.name}: the answer took longer than {self.total_timeout:g} s (llm.requestTimeoutSeconds)"
                     )
                 raise LLMUnavailableError(f"{self.name}: the stream stalled (nothing for {limit:g} s)")
+            seen_any = seen_any or bool(line)
             event = decoder.flush() if line is None else decoder.feed(line)
             if event is not None:
                 limit = self.stream_idle_timeout
@@ -203,6 +236,8 @@ class OpenAICompatProvider:
             if line is None:
                 break
         if assembler.finish_reason is None:
+            if not seen_any:
+                raise EmptyStreamError(f"{self.name}: the server answered 200 with an empty stream")
             raise LLMServerError(f"{self.name}: the stream ended before its finish reason (cut)")
 
     def _apply(self, event: SSEEvent, assembler: StreamAssembler) -> tuple[bool, str]:

@@ -84,12 +84,14 @@ async def build(
     clock: MovableClock | None = None,
     retry: RetryPolicy = FAST_RETRY,
     provider: str = "mock",
+    max_message_chars: int = 16_000,
 ) -> MemoryKit:
     """`store` must be started; the kit starts the memory index."""
     clock = clock or MovableClock(1_764_633_600.0)  # 2025-12-02 00:00 UTC
     llm = RoutedLLM({provider: OpenAICompatProvider(provider, base_url, timeout=600)},
                     {"default": Route(f"{provider}/{model}")}, retry)
-    settings = AgentSettings(context_tokens=window, max_completion_tokens=max_completion)
+    settings = AgentSettings(context_tokens=window, max_completion_tokens=max_completion,
+                             max_message_chars=max_message_chars)
     sessions = SessionService(store, clock, SessionSettings(reset=ResetPolicy(mode="idle", idle_minutes=10**7)),
                               locks=store)
     workspace = FolderWorkspace(tmp_path / "workspace")
