@@ -100,7 +100,20 @@ class Health:
         self._model = ModelProbe()
 
     async def __call__(self) -> dict[str, Any]:
-        return {
+        body = {
             "channels": channel_report(self._root),
             "model": await self._model.report(self._root),
         }
+        # /readyz answers without a token (probes); an error text must not carry one (a bot token
+        # in a failed request's URL, a DSN's password).
+        return _redacted(body, [s for s in self._root.settings.secrets if len(s) >= 4])
+
+
+def _redacted(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        for secret in secrets:
+            value = value.replace(secret, "***")
+        return value
+    if isinstance(value, dict):
+        return {k: _redacted(v, secrets) for k, v in value.items()}
+    return value

@@ -124,6 +124,7 @@ def test_readyz_and_status_name_each_channel_and_the_model(tmp_path: Path) -> No
             time.sleep(0.1)
         assert body["status"] == "ready"
         assert body["channels"]["telegram"]["state"] == "down" and body["channels"]["telegram"]["error"]
+        assert "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11" not in response.text  # the bot token never shows
         assert body["channels"]["discord"] == {"state": "disabled"}
         assert body["model"]["state"] == "unreachable" and body["model"]["provider"] == "llama"
         status = cli(tmp_path, "status", "--config", str(path), "--url", gateway.url)
