@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rustyclaw.config.schema import RustyClawConfig
     from rustyclaw.settings import Settings
 
 
@@ -72,7 +73,7 @@ async def _serve(settings: Settings) -> int:
     return 0
 
 
-def _list(cfg: Any, as_json: bool) -> int:
+def _list(cfg: RustyClawConfig, as_json: bool) -> int:
     from rustyclaw.adapters.mcp.settings import mcp_settings
 
     servers = mcp_settings(cfg.mcp).servers
@@ -90,7 +91,7 @@ def _list(cfg: Any, as_json: bool) -> int:
     return 0
 
 
-async def _connect_and(cfg: Any, state_dir: Path, args: argparse.Namespace) -> int:
+async def _connect_and(cfg: RustyClawConfig, state_dir: Path, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from rustyclaw.adapters.mcp.manager import McpManager

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from rustyclaw.adapters.skills.catalog import SkillCatalog
+    from rustyclaw.config.schema import RustyClawConfig
     from rustyclaw.domain.skills import Skill
 
 
@@ -116,7 +117,7 @@ def _check(catalog: SkillCatalog, agent: str) -> int:
     return 1 if problems else 0
 
 
-def _install(cfg: Any, args: argparse.Namespace, workspace_skills: Path, state_dir: Path) -> int:
+def _install(cfg: RustyClawConfig, args: argparse.Namespace, workspace_skills: Path, state_dir: Path) -> int:
     from rustyclaw.adapters.skills.install import install_skill
     from rustyclaw.adapters.skills.settings import install_policy, managed_dir
 

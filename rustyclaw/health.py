@@ -100,13 +100,14 @@ class Health:
         self._model = ModelProbe()
 
     async def __call__(self) -> dict[str, Any]:
-        body = {
+        body: dict[str, Any] = {
             "channels": channel_report(self._root),
             "model": await self._model.report(self._root),
         }
         # /readyz answers without a token (probes); an error text must not carry one (a bot token
         # in a failed request's URL, a DSN's password).
-        return _redacted(body, [s for s in self._root.settings.secrets if len(s) >= 4])
+        clean: dict[str, Any] = _redacted(body, [s for s in self._root.settings.secrets if len(s) >= 4])
+        return clean
 
 
 def _redacted(value: Any, secrets: list[str]) -> Any:
