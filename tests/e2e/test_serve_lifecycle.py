@@ -146,3 +146,9 @@ def test_chat_and_sessions_run_through_the_same_root(tmp_path: Path, mock_llm: L
     assert listed.returncode == 0 and "agent:main:main" in listed.stdout
     shown = cli(tmp_path, "sessions", "show", "agent:main:main", "--config", str(path))
     assert "user: hi there" in shown.stdout and "assistant: Hello from the model." in shown.stdout
+
+
+def test_status_without_a_running_gateway_says_so(tmp_path: Path) -> None:
+    path = config(tmp_path)
+    done = cli(tmp_path, "status", "--config", str(path), "--url", f"http://127.0.0.1:{free_port()}")
+    assert done.returncode == 1 and "no gateway answers at http://127.0.0.1:" in done.stderr
