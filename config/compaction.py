@@ -33,7 +33,6 @@ class CompactionConfig(Section):
     summary_max_tokens: int = Field(1024, ge=64)
     model: ModelRef | None = None
     timeout_seconds: float = Field(180.0, gt=0)
-    notify_user: bool = False
     memory_flush: MemoryFlushConfig = section()
 
 

@@ -70,7 +70,6 @@ class CompactionSettings:
     # An exact `provider/model` for summaries; None: the session's model.
     model: str | None = None
     timeout_seconds: float = 180.0
-    notify_user: bool = False
     memory_flush: MemoryFlushSettings = field(default_factory=MemoryFlushSettings)
 
 

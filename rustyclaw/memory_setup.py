@@ -39,7 +39,7 @@ def compaction_settings(cfg: CompactionConfig) -> CompactionSettings:
     return CompactionSettings(
         enabled=cfg.enabled, reserve_tokens=cfg.reserve_tokens, reserve_tokens_floor=cfg.reserve_tokens_floor,
         keep_recent_tokens=cfg.keep_recent_tokens, summary_max_tokens=cfg.summary_max_tokens, model=cfg.model,
-        timeout_seconds=cfg.timeout_seconds, notify_user=cfg.notify_user,
+        timeout_seconds=cfg.timeout_seconds,
         memory_flush=MemoryFlushSettings(enabled=flush.enabled, soft_threshold_tokens=flush.soft_threshold_tokens,
                                          model=flush.model),
     )
