@@ -84,9 +84,11 @@ class McpSetup:
         if self.manager is not None:
             await self.manager.aclose()
 
-    def status(self) -> list[dict[str, Any]]:
-        """One entry per server for `/readyz` and `rustyclaw status`; empty without MCP."""
-        return self.manager.status_json() if self.manager is not None else []
+    def status(self) -> dict[str, dict[str, Any]]:
+        """Each server by name (like /readyz's channels) for `/readyz` and `rustyclaw status`."""
+        if self.manager is None:
+            return {}
+        return {entry.pop("name"): entry for entry in self.manager.status_json()}
 
     def healthy(self) -> bool:
         return self.manager is None or self.manager.healthy()

@@ -56,7 +56,7 @@ async def test_tools_join_the_registry_under_the_policy_and_the_sandbox_rule(tmp
         assert denied.verdict == "deny" and "mcp.allowInSandbox" in denied.rule
         assert "fx__add" not in {s.name for s in registry.specs(ctx(key="agent:main:telegram:group:42"))}
         assert policy.decide("fx__add", ctx("ops", "agent:ops:main")).rule == "agents[ops].mcp does not list fx"
-        assert setup.status()[0]["status"] == "ready" and setup.healthy()
+        assert setup.status()["fx"]["status"] == "ready" and setup.healthy()
     finally:
         await setup.aclose()
 
