@@ -57,3 +57,22 @@ def test_a_bad_configuration_is_one_failure_naming_the_key(tmp_path: Path) -> No
     assert result.returncode == 1
     assert "FAIL config:" in result.stdout and "gateway.port" in result.stdout
     assert "fix: edit the file named above" in result.stdout
+
+
+def test_channel_tokens_are_checked_and_security_findings_shown(tmp_path: Path, mock_llm: LLMockServer,
+                                                                  closed_port_url: str) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    config = write_config(
+        tmp_path / "c.yaml", home / "state", mock_llm.base_url, "gpt-4o-mini", gateway={"port": free_port()},
+        channels={"telegram": {"enabled": True, "botToken": "123456:ABC-doctor", "dmPolicy": "open",
+                               "allowFrom": ["*"], "apiBaseUrl": closed_port_url.removesuffix("/v1")}},
+    )
+    result = doctor(config, home)
+    assert result.returncode == 1
+    out = result.stdout
+    assert "FAIL telegram:" in out and "does not answer" in out
+    # The security findings (rustyclaw/security_checks.py): an open bot on the shared main session.
+    assert "FAIL security session.dm_scope_shared: Anyone who messages the bot shares one session" in out
+    assert "fix: set sessions.dmScope: per-channel-peer" in out
+    assert "123456:ABC-doctor" not in out  # a token is never printed
