@@ -7,10 +7,11 @@ path is confined to the workspace the way the fs tools confine theirs (no `..`, 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
-from rustyclaw.adapters.tools.paths import confine, open_no_follow, relative, workspace_root
+from rustyclaw.adapters.tools.paths import confine, open_no_follow, workspace_root
 from rustyclaw.domain.errors import ToolError
 from rustyclaw.domain.memory import MEMORY_DIR, MEMORY_FILE
 
@@ -33,16 +34,35 @@ class WorkspaceMemoryFiles:
         return workspace_root(self._folder_of(agent_id))
 
     def list_files(self, agent_id: str) -> list[str]:
+        return sorted(self.stamps(agent_id))
+
+    def stamps(self, agent_id: str) -> dict[str, str]:
+        """Each memory file with a stamp that changes when it does (mtime and size), in one walk:
+        the index checks this before every search, so it avoids building a Path per file."""
         root = self.root(agent_id)
-        found: list[str] = []
-        if (root / MEMORY_FILE).is_file():
-            found.append(MEMORY_FILE)
-        folder = root / MEMORY_DIR
-        if folder.is_dir() and not folder.is_symlink():
-            for path in folder.rglob("*.md"):
-                if path.is_file() and not path.is_symlink():
-                    found.append(relative(root, path).replace(os.sep, "/"))
-        return sorted(found)
+        found: dict[str, str] = {}
+        try:
+            top = os.stat(root / MEMORY_FILE, follow_symlinks=False)
+            if stat.S_ISREG(top.st_mode):
+                found[MEMORY_FILE] = f"{top.st_mtime_ns}:{top.st_size}"
+        except OSError:
+            pass
+        # A memory/ that is a symlink could lead out of the workspace: not followed (nor are links inside).
+        pending = [] if os.path.islink(root / MEMORY_DIR) else [(str(root / MEMORY_DIR), MEMORY_DIR)]
+        while pending:
+            folder, rel = pending.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for item in entries:
+                name = f"{rel}/{item.name}"
+                if item.is_dir(follow_symlinks=False):
+                    pending.append((item.path, name))
+                elif item.name.endswith(".md") and item.is_file(follow_symlinks=False):
+                    info = item.stat(follow_symlinks=False)
+                    found[name] = f"{info.st_mtime_ns}:{info.st_size}"
+        return found
 
     def resolve(self, agent_id: str, path: str) -> Path:
         root = self.root(agent_id)

@@ -207,15 +207,8 @@ class FtsMemoryIndex:
         known = dict(db.execute(
             "SELECT path, stamp FROM indexed WHERE agent_id = ? AND source = 'memory'", (agent_id,)
         ).fetchall())
-        root = self._files.root(agent_id)
-        present = set()
-        for rel in self._files.list_files(agent_id):
-            present.add(rel)
-            try:
-                stat = (root / rel).stat()
-            except OSError:
-                continue
-            stamp = f"{stat.st_mtime_ns}:{stat.st_size}"
+        stamps = self._files.stamps(agent_id)
+        for rel, stamp in stamps.items():
             if known.get(rel) == stamp:
                 continue
             try:
@@ -234,7 +227,7 @@ class FtsMemoryIndex:
                     "ON CONFLICT (agent_id, path) DO UPDATE SET stamp = excluded.stamp",
                     (agent_id, rel, stamp),
                 )
-        for gone in set(known) - present:
+        for gone in set(known) - set(stamps):
             with _transaction(db):
                 db.execute("DELETE FROM chunks WHERE agent_id = ? AND path = ?", (agent_id, gone))
                 db.execute("DELETE FROM indexed WHERE agent_id = ? AND path = ?", (agent_id, gone))

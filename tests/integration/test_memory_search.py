@@ -157,3 +157,16 @@ def test_chunks_follow_headings_and_lines() -> None:
     assert chunks[0] == (1, 3, "# A\none\ntwo")
     assert chunks[1][0] == 4 and chunks[1][1] - chunks[1][0] + 1 == 12
     assert all(t.strip() for _, _, t in chunks)
+
+
+async def test_symlinks_out_of_the_workspace_are_not_indexed(kit: Kit, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("the root password is hunter2\n", encoding="utf-8")
+    kit.folder("main").mkdir(parents=True)
+    (kit.folder("main") / "memory").symlink_to(outside, target_is_directory=True)
+    assert hits(await kit.search("root password")) == []
+    kit.folder("ops").mkdir(parents=True)
+    (kit.folder("ops") / "memory").mkdir()
+    (kit.folder("ops") / "memory" / "link.md").symlink_to(outside / "secret.md")
+    assert hits(await kit.search("root password", agent="ops")) == []
