@@ -66,6 +66,7 @@ class Root:
     def __init__(
         self, settings: Settings, purpose: Purpose, *, llm: LLMClient | None = None,
         store: StorageBackend | None = None, host: str | None = None, port: int | None = None,
+        backend: str | None = None,
     ) -> None:
         cfg = settings.config
         self.settings = settings
@@ -73,7 +74,7 @@ class Root:
         self.life = Lifecycle()
         self.clock = SystemClock()
         self.state_dir = settings.state_dir
-        self.store: StorageBackend = store or open_store(cfg.storage, self.state_dir)
+        self.store: StorageBackend = store or open_store(cfg.storage, self.state_dir, backend)
         self.models = ModelSetup(cfg)
         self.llm: LLMClient | None = llm
         self._llm_given = llm is not None
@@ -247,10 +248,12 @@ def _background(run: Callable[[], Awaitable[None]]) -> Callable[[Ready], Awaitab
 def bootstrap(
     settings: Settings, purpose: Purpose = "core", *, llm: LLMClient | None = None,
     store: StorageBackend | None = None, host: str | None = None, port: int | None = None,
+    backend: str | None = None,
 ) -> Root:
     """The components of one command, not yet started (no I/O happens here); `async with` runs them.
 
-    `llm` and `store` replace the configured model and store (tests, embedding); `host` and `port`
-    override `gateway.host`/`gateway.port` for "serve".
+    `llm` and `store` replace the configured model and store (tests, embedding); `backend` opens
+    another configured backend than `storage.backend` (`storage copy`); `host` and `port` override
+    `gateway.host`/`gateway.port` for "serve".
     """
-    return Root(settings, purpose, llm=llm, store=store, host=host, port=port)
+    return Root(settings, purpose, llm=llm, store=store, host=host, port=port, backend=backend)

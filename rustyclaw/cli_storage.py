@@ -31,18 +31,29 @@ class ProgressBar:
 
 
 def run_storage(args: argparse.Namespace) -> int:
-    from rustyclaw.adapters.storage.transfer import run_copy, run_import
+    from rustyclaw.adapters.storage.transfer import CopyReport, copy_store, import_openclaw
+    from rustyclaw.app import bootstrap
+    from rustyclaw.domain.errors import StorageError
 
     settings = load_settings(args.config)  # the same load and checks as every command
-    cfg = settings.config
-    state_dir = settings.state_dir
-    if args.action == "copy":
+    source = Path(args.path).expanduser() if args.action != "copy" else None
+
+    async def copy() -> CopyReport:
+        if args.source == args.target:
+            raise StorageError(f"--from and --to are both {args.source!r}; pick two different backends")
         bar = ProgressBar(f"{args.source} -> {args.target}")
-        report = anyio.run(lambda: run_copy(cfg.storage, state_dir, args.source, args.target, progress=bar))
-    else:
-        source = Path(args.path).expanduser()
-        bar = ProgressBar(f"openclaw -> {args.target or cfg.storage.backend}")
-        report = anyio.run(lambda: run_import(cfg.storage, state_dir, source, args.target, progress=bar))
+        # Each side is a store root of its own: started in order, both closed whatever happens.
+        async with bootstrap(settings, "store", backend=args.source) as src, \
+                bootstrap(settings, "store", backend=args.target) as dst:
+            return await copy_store(src.store, dst.store, bar, resume=True)
+
+    async def import_state() -> CopyReport:
+        assert source is not None
+        bar = ProgressBar(f"openclaw -> {args.target or settings.config.storage.backend}")
+        async with bootstrap(settings, "store", backend=args.target) as dst:
+            return await import_openclaw(source, dst.store, bar)
+
+    report = anyio.run(copy if args.action == "copy" else import_state)
     if report.layout:
         print(f"OpenClaw state layout: {report.layout}")
     for note in report.notes:
