@@ -26,6 +26,7 @@ from rustyclaw.config.base import (
     matching,
     section,
 )
+from rustyclaw.config.bindings import BindingConfig
 from rustyclaw.config.channels import (
     ChannelAccessConfig,
     ChannelsConfig,
@@ -57,6 +58,7 @@ __all__ = [
     "AgentConfig",
     "AgentsConfig",
     "AuthConfig",
+    "BindingConfig",
     "ChannelAccessConfig",
     "ChannelsConfig",
     "CronConfig",
@@ -357,6 +359,7 @@ class RustyClawConfig(Section):
 
     gateway: GatewayConfig = section()
     agents: AgentsConfig = section()
+    bindings: list[BindingConfig] = Field(default_factory=lambda: [])
     llm: LLMConfig = section()
     sessions: SessionsConfig = section()
     tools: ToolsConfig = section()

@@ -13,6 +13,7 @@ import msgspec
 from rustyclaw.domain import commands, media_notice
 from rustyclaw.domain import voice as voice_rules
 from rustyclaw.domain.agent import AgentRunner, Commit, TurnOutcome, new_message_id
+from rustyclaw.domain.bindings import bound_agent
 from rustyclaw.domain.compaction import summary_section
 from rustyclaw.domain.elevation import ElevationGate, elevated_command
 from rustyclaw.domain.errors import AudioError, ContextOverflowError, InvalidInputError, LLMError, LLMUnavailableError
@@ -119,7 +120,9 @@ class Gateway:
         hint = message.agent_hint
         if hint is not None and hint in self._settings.agent_ids:
             return hint
-        return self._settings.default_agent
+        # OpenClaw's bindings: the most specific match (peer > guild > team > account > channel).
+        bound = bound_agent(self._settings.bindings, message)
+        return bound.agent_id if bound is not None else self._settings.default_agent
 
     def key_for(self, message: InboundMessage) -> str:
         return session_key(message, self.agent_for(message), self.sessions.settings)

@@ -42,6 +42,9 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     # Set by driving adapters that pick a session themselves (the OpenAI endpoint's `user` field).
     session_hint: str | None = None
     agent_hint: str | None = None
+    # The Discord guild / Slack-Teams team a group message came from (agent bindings match them).
+    guild_id: str | None = None
+    team_id: str | None = None
     # Set by the inbound journal's recovery at start: the gateway may have stored this message before
     # the restart; its unanswered turn is then finished instead of dropped as a duplicate.
     redelivered: bool = False

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Literal
 
+from rustyclaw.domain.bindings import Binding
+
 DmScope = Literal["main", "per-peer", "per-channel-peer", "per-account-channel-peer"]
 Scope = Literal["per-sender", "global"]
 ResetMode = Literal["daily", "idle"]
@@ -61,3 +63,5 @@ class AgentSettings:
     pruning: PruningSettings = field(default_factory=PruningSettings)
     # gateway.requestTimeoutSeconds: the deadline of one whole turn (model calls and tools); None: none.
     turn_timeout_seconds: float | None = None
+    # OpenClaw's `bindings`, in the order configured (domain/bindings.py picks the most specific).
+    bindings: tuple[Binding, ...] = ()

@@ -90,8 +90,19 @@ def check_sandbox(cfg: RustyClawConfig) -> list[Problem]:
     return []
 
 
+def check_bindings(cfg: RustyClawConfig) -> list[Problem]:
+    """A binding must name a configured agent (OpenClaw refuses one to an unknown agent too)."""
+    known = agent_ids(cfg)
+    return [
+        (f"bindings.{index}.agentId",
+         f"binding to agent {binding.agent_id!r} ({binding.match.channel}), which is not configured "
+         f"(agents: {', '.join(known)}; add it to agents.list)")
+        for index, binding in enumerate(cfg.bindings) if binding.agent_id not in known
+    ]
+
+
 # One line per check; a new component with start-up rules adds its check here.
-CHECKS: list[Check] = [check_cron, check_routes, check_workspaces, check_channels, check_sandbox]
+CHECKS: list[Check] = [check_cron, check_routes, check_workspaces, check_channels, check_sandbox, check_bindings]
 
 
 def problems_of(cfg: RustyClawConfig) -> list[Problem]:

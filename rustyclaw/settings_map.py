@@ -6,6 +6,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rustyclaw.config.schema import ResetConfig, RustyClawConfig
+from rustyclaw.domain.bindings import Binding, PeerMatch
 from rustyclaw.domain.settings import AgentSettings, PruningSettings, ResetPolicy, SessionSettings
 
 
@@ -53,10 +54,23 @@ def agent_settings(cfg: RustyClawConfig) -> AgentSettings:
         max_message_chars=cfg.gateway.max_message_chars,
         turn_timeout_seconds=cfg.gateway.request_timeout_seconds,
         agent_models={a.id: a.model for a in agents.list if a.model},
+        bindings=bindings_of(cfg),
         pruning=PruningSettings(
             keep_last_assistants=p.keep_last_assistants,
             soft_trim_max_chars=p.soft_trim_max_chars,
             soft_trim_head_chars=p.soft_trim_head_chars,
             soft_trim_tail_chars=p.soft_trim_tail_chars,
         ),
+    )
+
+
+def bindings_of(cfg: RustyClawConfig) -> tuple[Binding, ...]:
+    """`bindings` as the router's plain values, in the order configured."""
+    return tuple(
+        Binding(
+            agent_id=b.agent_id, channel=b.match.channel, account_id=b.match.account_id,
+            peer=PeerMatch(kind=b.match.peer.kind, id=b.match.peer.id) if b.match.peer is not None else None,
+            guild_id=b.match.guild_id, team_id=b.match.team_id,
+        )
+        for b in cfg.bindings
     )

@@ -85,4 +85,5 @@ def to_inbound(
         mentioned=True if kind == "direct" else is_mentioned(message, bot_id),
         attachments=attachments,
         received_at=received_at,
+        guild_id=str(message.guild_id) if message.guild_id is not None else None,
     )
