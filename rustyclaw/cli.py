@@ -73,6 +73,7 @@ COMMANDS = [
     "rustyclaw.cli_skills:add_skills_parser",
     "rustyclaw.cli_onboard:add_onboard_parser",
     "rustyclaw.cli_doctor:add_doctor_parser",
+    "rustyclaw.cli_agents:add_agents_parser",
 ]
 
 
