@@ -102,6 +102,35 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
+DEFAULT_YAML = OUT.parents[2] / "config" / "default.yaml"
+_LINE = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z][A-Za-z0-9_]*):(?P<value>[^#]*)(?:#\s*(?P<note>.*))?$")
+
+
+def yaml_notes(path: Path = DEFAULT_YAML) -> dict[str, str]:
+    """The comment at the end of each key's line in config/default.yaml, by dotted key path: the
+    commented example is where the settings are explained in words, so the reference shows them."""
+    notes: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in path.read_text().splitlines():
+        found = _LINE.match(line)
+        if found is None:
+            continue
+        indent = len(found["indent"])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, found["key"]))
+        if found["note"]:
+            notes[".".join(key for _, key in stack)] = found["note"].strip()
+    return notes
+
+
+def _note(notes: dict[str, str], path: str, key: str) -> str:
+    wanted = re.compile(re.escape(f"{path}.{key}").replace(re.escape(".<name>"), r"\.[^.]+")
+                        .replace(re.escape("[]"), ""))
+    found = next((text for where, text in notes.items() if wanted.fullmatch(where)), "")
+    return found.replace("|", "\\|")
+
+
 def _doc(model: type[BaseModel]) -> str:
     return " ".join((model.__doc__ or "").split())
 
@@ -109,6 +138,7 @@ def _doc(model: type[BaseModel]) -> str:
 def render() -> str:
     lines = [HEADER]
     seen: set[type[BaseModel]] = set()
+    notes = yaml_notes() if DEFAULT_YAML.exists() else {}
 
     def section(model: type[BaseModel], path: str, depth: int) -> None:
         seen.add(model)
@@ -119,7 +149,7 @@ def render() -> str:
         rows = []
         for name, field in model.model_fields.items():
             key = field.alias or name
-            described = field.description or ""
+            described = field.description or _note(notes, path, key)
             kind = _type_name(field.annotation)
             if _SECRET.search(key) and kind.startswith("text"):
                 kind = "secret (text)"
