@@ -49,8 +49,10 @@ def test_exec_runs_in_a_container_through_serve(
     mock_llm.call_tool("exec", {"command": COMMAND}).reply("The box said hello.")
     state = tmp_path / "state"
     config = write_config(tmp_path / "rustyclaw.yaml", state, mock_llm.base_url, "scripted",
-                          sandbox={"mode": "all", "docker": {"baseUrl": sandbox_engine_url, "image": BUSYBOX_IMAGE,
-                                                             "memory": "64m", "timeoutSeconds": 30}})
+                          # A container of this session's own: no other test or run shares (or removes) it.
+                          sandbox={"mode": "all", "scope": "session",
+                                   "docker": {"baseUrl": sandbox_engine_url, "image": BUSYBOX_IMAGE,
+                                              "memory": "64m", "timeoutSeconds": 30}})
     gateway = GatewayProcess(config, tmp_path).start(timeout=30)
     try:
         response = httpx.post(f"{gateway.url}/api/chat", timeout=120,
@@ -61,7 +63,7 @@ def test_exec_runs_in_a_container_through_serve(
         assert gateway.stop() == 0, gateway.log()
     assert answer["reply"] == "The box said hello." and answer["finish_reason"] == "stop", answer
 
-    first, second = [record["body"] for record in mock_llm.requests()]
+    first, second = mock_llm.chat_bodies()
     assert "exec" in [t["function"]["name"] for t in first["tools"]]
     call = second["messages"][-2]["tool_calls"][0]
     result = second["messages"][-1]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from rustyclaw.adapters.audit.jsonl import read_audit
-from tests.fixtures.llm_servers import LLMockServer
+from tests.fixtures.llm_servers import CHAT_PATH, LLMockServer
 
 from .gateway_process import GatewayProcess, write_config
 
@@ -57,7 +57,8 @@ def test_broken_tool_arguments_are_reported_to_the_model_and_the_turn_completes(
     (workspace / "notes.txt").write_text("secret plans\n")
     if fault is None:
         # A JSON string where an object belongs: llmock sends `arguments` as json.dumps of this.
-        mock_llm.scenario({"type": "reply", "tool_calls": [{"name": "read", "arguments": "notes.txt"}]})
+        mock_llm.scenario({"type": "reply", "tool_calls": [{"name": "read", "arguments": "notes.txt"}],
+                           "match": {"path": CHAT_PATH}})
     else:
         # The call's arguments are cut in half by llmock: `{"path": "no` is not JSON.
         mock_llm.call_tool("read", {"path": "notes.txt"}).scenario(fault)
@@ -73,7 +74,7 @@ def test_broken_tool_arguments_are_reported_to_the_model_and_the_turn_completes(
         assert gateway.stop() == 0, gateway.log()
     assert "Traceback" not in gateway.log()
 
-    first, second, third = [record["body"] for record in mock_llm.requests()]
+    first, second, third = mock_llm.chat_bodies()
     assert "read" in [t["function"]["name"] for t in first["tools"]]
     call = second["messages"][-2]["tool_calls"][0]
     result = second["messages"][-1]

@@ -166,8 +166,8 @@ async def run_turn(tmp_path: Path, base_url: str, model: str, sandbox: Recording
                 "routes": {"default": {"primary": f"llama/{model}"}}, "embedded": {"enabled": False},
                 "contextTokens": 4096, "maxTokens": 64, "temperature": 0, "retry": {"attempts": 1}},
         "tools": tools,
-        "sandbox": {"mode": "all", "docker": {"image": BUSYBOX_IMAGE, "memory": "64m", "pidsLimit": 64,
-                                               "timeoutSeconds": 30}},
+        "sandbox": {"mode": "all", "scope": "session",
+                    "docker": {"image": BUSYBOX_IMAGE, "memory": "64m", "pidsLimit": 64, "timeoutSeconds": 30}},
     }, "e2e.yaml", tmp_path)
     llm = await ModelSetup(cfg).build()
     await llm.start()
@@ -214,7 +214,7 @@ async def test_an_allowed_exec_call_runs_in_a_container(
     assert tool_message.tool_call_id == call.id
     assert tool_message.content == "exit 0\nhello-from-the-box"
     # the model got the container's output back as the tool result, then answered
-    first, second = [record["body"] for record in mock_llm.requests()]
+    first, second = mock_llm.chat_bodies()
     assert "exec" in [t["function"]["name"] for t in first["tools"]]
     sent = second["messages"][-1]
     assert (sent["role"], sent["tool_call_id"], sent["content"]) == ("tool", call.id, tool_message.content)
