@@ -438,6 +438,46 @@ class _Mapper:
                 if key != "extraDirs":
                     self.out.unmapped.append(Unmapped(f"skills.load.{key}", "no equivalent in skills.load"))
 
+    def bindings(self) -> None:
+        """OpenClaw's `bindings` as they are (the same form); parts RustyClaw does not match on are reported."""
+        items = self.take("bindings")
+        if not isinstance(items, list):
+            return
+        known = {str(a.get("id")) for a in self.out.data.get("agents", {}).get("list", [])}
+        known.add(self.out.default_agent)
+        carried: list[dict[str, Any]] = []
+        for index, binding in enumerate(items):
+            where = f"bindings.{index}"
+            match = binding.get("match") if isinstance(binding, dict) else None
+            agent_id = binding.get("agentId") if isinstance(binding, dict) else None
+            valid = isinstance(match, dict) and isinstance(match.get("channel"), str)
+            if not valid or not isinstance(agent_id, str) or not isinstance(match, dict):
+                self.out.unmapped.append(Unmapped(where, "not a binding with agentId and match.channel"))
+                continue
+            if agent_id not in known:
+                self.out.unmapped.append(Unmapped(where, f"agent {agent_id!r} is not in agents.list"))
+                continue
+            out: dict[str, Any] = {"channel": match["channel"]}
+            for key in ("accountId", "guildId", "teamId"):
+                if isinstance(match.get(key), str | int):
+                    out[key] = str(match[key])
+            peer = match.get("peer")
+            if isinstance(peer, dict) and isinstance(peer.get("kind"), str) and peer.get("id") is not None:
+                out["peer"] = {"kind": peer["kind"], "id": str(peer["id"])}
+            for key in match:
+                if key not in ("channel", "accountId", "guildId", "teamId", "peer"):
+                    # e.g. Discord `roles` or a thread's `parentPeer`: leaving it out would widen the
+                    # binding, so the whole binding stays behind and is reported.
+                    self.out.unmapped.append(Unmapped(f"{where}.match.{key}", "not matched on here; binding left out"))
+            if any(key not in ("channel", "accountId", "guildId", "teamId", "peer") for key in match):
+                continue
+            for key in binding:
+                if key not in ("agentId", "match"):
+                    self.out.unmapped.append(Unmapped(f"{where}.{key}", "no equivalent in bindings"))
+            carried.append({"agentId": agent_id, "match": out})
+        if carried:
+            self.put(carried, "bindings")
+
     def env(self) -> None:
         variables = self.take("env", "vars")
         if isinstance(variables, dict):
@@ -451,7 +491,6 @@ class _Mapper:
             ("update", "OpenClaw's self-update settings"),
             ("meta", "OpenClaw's own bookkeeping"),
             ("wizard", "OpenClaw's onboarding state"),
-            ("bindings", "no equivalent yet: RustyClaw routes every chat to agents.defaultAgent"),
         ):
             self.report((key,), reason)
 
@@ -480,7 +519,8 @@ def map_config(source: OpenClawConfigFile, sections: frozenset[str]) -> MappedCo
     mapper = _Mapper(source)
     steps: list[Callable[[], None]] = [
         mapper.gateway, mapper.models, mapper.agents, mapper.session, mapper.tools, mapper.channels,
-        lambda: mapper.mcp("mcp" in sections), lambda: mapper.skills("skills" in sections), mapper.env,
+        lambda: mapper.mcp("mcp" in sections), lambda: mapper.skills("skills" in sections), mapper.bindings,
+        mapper.env,
         mapper.housekeeping,
     ]  # fmt: skip
     for step in steps:

@@ -43,7 +43,8 @@ OPENCLAW_JSON = """// ~/.openclaw/openclaw.json (JSON5: comments, unquoted keys,
   env: { vars: { OPENROUTER_API_KEY: "sk-or-from-env-vars" } },
   models: { providers: { local: { baseUrl: "${LOCAL_BASE}/v1", apiKey: "local-model-key", api: "openai-completions",
     models: [{ id: "qwen", contextWindow: 32768 }] } } },
-  bindings: [{ agentId: "ops", match: { channel: "telegram", peer: { kind: "direct", id: "42" } } }],
+  bindings: [{ agentId: "ops", match: { channel: "telegram", peer: { kind: "direct", id: "42" } } },
+    { agentId: "ops", match: { channel: "discord", accountId: "*", guildId: "123", roles: ["mods"] } }],
   update: { checkOnStart: false },
 }
 """
@@ -97,7 +98,7 @@ async def test_a_migrated_openclaw_json_validates_and_keeps_its_meaning(tmp_path
     report = describe(plan, dry_run=True)
     assert not home.exists()
     # Every key without an equivalent is listed with its reason.
-    for key in ("bindings", "channels.telegram.historyLimit", "agents.list.1.identity", "update"):
+    for key in ("bindings.1.match.roles", "channels.telegram.historyLimit", "agents.list.1.identity", "update"):
         assert f"  - {key}: " in report, key
     await run_migration(plan, ENV, lambda _: None)
     cfg = load_config(home / "config.yaml", env={"RUSTYCLAW_HOME": str(home)}).config
@@ -113,6 +114,10 @@ async def test_a_migrated_openclaw_json_validates_and_keeps_its_meaning(tmp_path
     assert cfg.llm.routes["default"].primary == "local/qwen"
     assert cfg.llm.providers["local"].base_url == "http://127.0.0.1:8080/v1"
     assert cfg.agents.default_agent == "main"
+    # The peer binding arrives as it was; the role-scoped one is left out (it would match more here).
+    (binding,) = cfg.bindings
+    assert binding.agent_id == "ops" and binding.match.channel == "telegram"
+    assert binding.match.peer is not None and (binding.match.peer.kind, binding.match.peer.id) == ("direct", "42")
     text = (home / "config.yaml").read_text()
     for secret in ("123456:ABC-telegram-secret", "local-model-key", ENV["OPENCLAW_GATEWAY_TOKEN"], "sk-or-from"):
         assert secret not in text
