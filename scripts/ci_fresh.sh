@@ -28,8 +28,8 @@ log() { echo "ci-fresh: $*"; }
 results=()
 failed=0
 
-stop_engine() {  # stop_engine WORK: the podman service this run started, its containers, its mounts
-  local work="$1" pid mount
+stop_engine() {  # stop_engine DIR...: the podman service this run started, its containers, mounts under DIRs
+  local dir pid mount
   # With this run's RC_PODMAN_*. Not `podman system reset`: it also drops the machine's networks.
   . "$root/scripts/podman/env.sh"
   rc_podman rm --all --force >/dev/null 2>&1 || true
@@ -41,14 +41,19 @@ stop_engine() {  # stop_engine WORK: the podman service this run started, its co
     fi
   fi
   # Overlay and shm mounts left under the run's storage, deepest first, so that rm -rf can work.
-  findmnt -rn -o TARGET | grep -F "$work/" | sort -r | while read -r mount; do
-    umount -l "$mount" 2>/dev/null || true
+  for dir in "$@"; do
+    findmnt -rn -o TARGET | grep -F "$dir/" | sort -r | while read -r mount; do
+      umount -l "$mount" 2>/dev/null || true
+    done
   done
 }
 
-one_run() {  # one_run N: a fresh folder, clone, venv, caches and engine; the clone's .ci/run
-  local n="$1" work started status
+one_run() {  # one_run N [ARGS]: a fresh folder, clone, venv, caches and engine; the clone's .ci/run ARGS
+  local n="$1" work state started status
+  shift
   work="$(mktemp -d "$parent/rustyclaw-fresh-$n.XXXXXX")"
+  # podman refuses a runroot longer than 50 characters: the engine's run folder lives in /run.
+  state="$(mktemp -d "/run/rustyclaw-fresh-$n.XXXXXX")"
   log "run $n of $runs in $work"
   git clone --quiet --no-local "$root" "$work/repo" || return 1
   log "run $n: clean clone of $(git -C "$work/repo" log -1 --format='%h %s')"
@@ -56,10 +61,10 @@ one_run() {  # one_run N: a fresh folder, clone, venv, caches and engine; the cl
   (
     export PATH="$work/venv/bin:$PATH" PYTHON="$work/venv/bin/python" VIRTUAL_ENV="$work/venv"
     export PIP_CACHE_DIR="$work/cache/pip" npm_config_cache="$work/cache/npm"
-    export RC_PODMAN_STATE="$work/podman/run" RC_PODMAN_ROOT="$work/podman/storage"
-    export RC_PODMAN_RUNROOT="$work/podman/run/runroot" RC_PODMAN_SOCKET="$work/podman/run/podman.sock"
-    export RC_PODMAN_LOG="$work/podman/run/service.log" RC_IMAGE_CACHE="$work/podman/cache"
-    export DOCKER_HOST="unix://$work/podman/run/podman.sock"
+    export RC_PODMAN_STATE="$state" RC_PODMAN_ROOT="$work/podman/storage"
+    export RC_PODMAN_RUNROOT="$state/runroot" RC_PODMAN_SOCKET="$state/podman.sock"
+    export RC_PODMAN_LOG="$state/service.log" RC_IMAGE_CACHE="$work/podman/cache"
+    export DOCKER_HOST="unix://$state/podman.sock"
     unset CI_FRESH RUSTYCLAW_SKIP_INSTALL
     mkdir -p "$PIP_CACHE_DIR" "$npm_config_cache" "$RC_PODMAN_STATE" "$RC_IMAGE_CACHE"
     cd "$work/repo" || exit 1
@@ -67,8 +72,10 @@ one_run() {  # one_run N: a fresh folder, clone, venv, caches and engine; the cl
     ./.ci/run "$@" >"$work/ci.log" 2>&1
     status=$?
     echo "$status $(($(date +%s) - started))" >"$work/result"
-    stop_engine "$work"
+    cp "$RC_PODMAN_LOG" "$work/podman-service.log" 2>/dev/null
+    stop_engine "$work" "$state"
   )
+  rm -rf "$state"
   read -r status seconds <"$work/result" || { status=1; seconds=0; }
   results+=("run $n: $([ "$status" = 0 ] && echo passed || echo "FAILED (exit $status)") in $((seconds / 60))m$((seconds % 60))s ($work/ci.log)")
   log "${results[-1]}"
