@@ -40,7 +40,8 @@ DEFAULT_MAX_AUDIO_BYTES = 20 << 20
 
 def _query(scope: Scope) -> dict[str, str]:
     raw = scope.get("query_string", b"").decode("latin-1")
-    return {k: v[-1] for k, v in parse_qs(raw).items()}
+    # Blank values kept: `?session=` is a bad session id (400), not a request for a new session.
+    return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
 
 
 def voice_app(
@@ -61,6 +62,9 @@ def voice_app(
             session = checked_session_id(query.get("session"), "session") or new_session_id()
             agent = checked_agent(query.get("agent"), settings.agent_ids, "agent")
             data = await read_body(scope, receive, max_audio_bytes)
+            if not data:
+                raise HttpError(400, "the body is empty: send the audio itself as the request body",
+                                code="empty_body")
             mime = (header(scope, b"content-type") or b"application/octet-stream").decode("latin-1")
             message = InboundMessage(
                 channel=settings.channel, peer_id=session, sender_id=session, chat_kind="direct",
