@@ -189,3 +189,32 @@ def test_config_show_prints_its_section_under_its_name_with_secrets_hidden(
     text = render_config(config_with(tmp_path, outboundUrl="http://x", allowFrom=["alice"]))
     assert "  webhook:\n    enabled: true" in text and "outboundUrl: http://x" in text
     assert SECRET not in text and "secret: '***'" in text
+
+
+def test_an_installed_package_registers_it_with_one_entry_point(tmp_path: Path) -> None:
+    """What a package outside this repository does: one entry point, found by `rustyclaw` itself."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    info = site / "rustyclaw_webhook_example-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rustyclaw-webhook-example\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[rustyclaw.channels]\nwebhook = examples.webhook_channel.adapter:registration\n")
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "RUSTYCLAW_HOME": str(tmp_path), "PYTHONPATH": f"{site}{os.pathsep}{root}"}
+
+    def validate(**webhook: Any) -> subprocess.CompletedProcess[str]:
+        config = tmp_path / "config.yaml"
+        config.write_text(json.dumps({
+            "gateway": {"stateDir": str(tmp_path / "state")}, "agents": {"workspace": str(tmp_path)},
+            "channels": {"webhook": {"enabled": True, "secret": SECRET, **webhook}},
+        }))
+        return subprocess.run([sys.executable, "-m", "rustyclaw", "config", "validate", "--config", str(config)],
+                              capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+
+    assert validate(outboundUrl="https://platform.example/out").returncode == 0
+    incomplete = validate()
+    assert incomplete.returncode == 2 and "channels.webhook" in incomplete.stderr and "outboundUrl" in incomplete.stderr
