@@ -9,13 +9,13 @@ lifecycle (rustyclaw/lifecycle.py): components start in the order added, stop in
 
 What each purpose starts, in order (a component that fails stops the ones before it and the
 command exits naming it):
-- "store": the store (sessions, storage, pairing-free commands);
+- "store": the store alone (`sessions`, `storage copy`, `storage import-openclaw`);
 - "core" (chat, mcp serve): store, model, voice, gateway (tools, sandbox, prompts), plugins, and
   the background services (embedded model start, sandbox pruning);
 - "serve": the instance lock first, then the core with cron, then the channels and the HTTP server.
 
 Adding a component is one `self.life.step(name, start, stop)` (or `.service`/`.context`) line in
-`_add_core` or `_add_serving`, where its dependencies have already started.
+`Root._add_core` (or `Serving.add_serving` in rustyclaw/serving.py), after what it needs has started.
 """
 
 from __future__ import annotations
