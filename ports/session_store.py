@@ -27,6 +27,8 @@ class SessionStore(Protocol):
       non-empty `id` if it had none. A message whose `inbound_id` is already stored in the same
       session is skipped; the return value is the list actually stored.
     - `load_messages` returns the session's transcript in append order, token counts included.
+    - `load_messages_from(entry, start)` is `load_messages(entry)[start:]` (0-based): readers that
+      follow a growing transcript (the memory index) read only what is new where the backend can.
     - `reset_session` archives the current transcript (kept, not deleted) and points the key at
       a fresh, empty transcript with `new_session_id`; it returns the new entry.
     - A transcript is archived when its key moves to another session id: by `reset_session`,
@@ -49,6 +51,8 @@ class SessionStore(Protocol):
     ) -> list[ChatMessage]: ...
 
     async def load_messages(self, entry: SessionEntry) -> list[ChatMessage]: ...
+
+    async def load_messages_from(self, entry: SessionEntry, start: int) -> list[ChatMessage]: ...
 
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool: ...
 

@@ -244,28 +244,32 @@ class FtsMemoryIndex:
             for entry in await self._store.list_sessions(agent_id):
                 path = f"sessions/{entry.session_id}"
                 stamp = f"live:{entry.updated_at!r}"
-                if known.get(path, ("", 0))[0] == stamp:
+                stored_stamp, done = known.get(path, ("", 0))
+                if stored_stamp == stamp:
                     continue
-                messages = await self._store.load_messages(entry)
-                await self._add_messages(agent_id, path, stamp, messages, known.get(path, ("", 0))[1])
+                # Only what was appended since the last catch-up (transcripts are append-only).
+                messages = await self._store.load_messages_from(entry, done)
+                await self._add_messages(agent_id, path, stamp, messages, done)
             if self._archive is not None:
                 for archived in await self._archive.list_archived(agent_id):
                     path = f"sessions/{archived.session_id}"
                     stamp = "archived"
                     if known.get(path, ("", 0))[0] == stamp:
                         continue
-                    messages = await self._archive.load_archived(archived)
-                    await self._add_messages(agent_id, path, stamp, messages, known.get(path, ("", 0))[1])
+                    done = known.get(path, ("", 0))[1]
+                    messages = (await self._archive.load_archived(archived))[done:]
+                    await self._add_messages(agent_id, path, stamp, messages, done)
         except RustyClawError as exc:
             raise MemoryIndexError(f"cannot read transcripts for the memory index: {exc}") from exc
 
     async def _add_messages(
         self, agent_id: str, path: str, stamp: str, messages: Sequence[ChatMessage], done: int
     ) -> None:
+        """`messages` are the transcript's from position `done` on (message numbers are 1-based)."""
         rows = [
             (agent_id, path, number, number, f"{m.role}: {m.content[:_MESSAGE_CHARS]}")
-            for number, m in enumerate(messages, start=1)
-            if number > done and in_context(m) and m.role in ("user", "assistant") and m.content.strip()
+            for number, m in enumerate(messages, start=done + 1)
+            if in_context(m) and m.role in ("user", "assistant") and m.content.strip()
         ]
 
         def write(db: sqlite3.Connection) -> None:
@@ -277,7 +281,7 @@ class FtsMemoryIndex:
                 db.execute(
                     "INSERT INTO indexed (agent_id, path, source, stamp, items) VALUES (?, ?, 'sessions', ?, ?) "
                     "ON CONFLICT (agent_id, path) DO UPDATE SET stamp = excluded.stamp, items = excluded.items",
-                    (agent_id, path, stamp, max(done, len(messages))),
+                    (agent_id, path, stamp, done + len(messages)),
                 )
 
         await self._run(write)

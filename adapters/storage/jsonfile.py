@@ -254,6 +254,10 @@ class JsonFileStore:
             return messages
         raise StorageError(f"transcript of session {entry.session_id!r} keeps moving under {self._root}; retry")
 
+    async def load_messages_from(self, entry: SessionEntry, start: int) -> list[ChatMessage]:
+        # A JSONL transcript is read whole anyway (its lines are parsed to find the entries).
+        return (await self.load_messages(entry))[max(0, start):]
+
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
         self._check_open()
         path = await self._transcript_path(self.sessions_dir(entry.agent_id), entry)

@@ -98,6 +98,10 @@ class MemoryStore:
         stored = self._data().transcripts.get(entry.session_id, ())
         return [_message_decoder.decode(raw) for raw in stored]
 
+    async def load_messages_from(self, entry: SessionEntry, start: int) -> list[ChatMessage]:
+        stored = self._data().transcripts.get(entry.session_id, [])
+        return [_message_decoder.decode(raw) for raw in stored[max(0, start):]]
+
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
         return inbound_id in self._data().inbound.get(entry.session_id, ())
 

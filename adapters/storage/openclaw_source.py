@@ -77,6 +77,9 @@ class SqliteStateSource:
             return []
         return list(self._state.transcripts.get(entry.key, []))
 
+    async def load_messages_from(self, entry: SessionEntry, start: int) -> list[ChatMessage]:
+        return (await self.load_messages(entry))[max(0, start):]
+
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
         return any(m.inbound_id == inbound_id for m in await self.load_messages(entry))
 

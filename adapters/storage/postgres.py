@@ -262,6 +262,13 @@ class PostgresStore:
         where = f"session {entry.session_id!r} of {self._where}"
         return [message_from_row(row, where) for row in rows]
 
+    async def load_messages_from(self, entry: SessionEntry, start: int) -> list[ChatMessage]:
+        if start <= 0:
+            return await self.load_messages(entry)
+        rows = await self._fetch("load messages from", f"{_SELECT_MESSAGES} OFFSET %s", (entry.session_id, start))
+        where = f"session {entry.session_id!r} of {self._where}"
+        return [message_from_row(row, where) for row in rows]
+
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool:
         rows = await self._fetch("look up an inbound message in", _HAS_INBOUND, (entry.session_id, inbound_id))
         return bool(rows)

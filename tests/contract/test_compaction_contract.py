@@ -1,5 +1,6 @@
 """Compaction on every backend: a long session compacts, keeps answering, and after a restart the
-store still holds every message plus the compaction entries (llmock plays the models)."""
+store still holds every message plus the compaction entries (llmock plays the models); and the
+transcript tail read (`load_messages_from`) the memory index follows transcripts with."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rustyclaw.domain.compaction import COMPACTION_META, CompactionSettings, MemoryFlushSettings, active_view
+from rustyclaw.domain.messages import ChatMessage, SessionEntry
 from tests.fixtures.llm_servers import LLMockServer
 from tests.integration.memory_kit import build
 
@@ -74,4 +76,28 @@ async def test_long_session_compacts_keeps_answering_and_survives_a_restart(
         assert entry is not None and entry.compaction_count == len(entries)
     finally:
         await kit.aclose()
+        await reopened.aclose()
+
+
+async def test_load_messages_from_reads_the_tail(opener: Opener) -> None:
+    """`load_messages_from(entry, start)` is `load_messages(entry)[start:]`, also after a reopen."""
+    entry = SessionEntry(key="agent:main:main", session_id="s-tail", created_at=1.0, updated_at=1.0)
+    store = opener()
+    await store.start()
+    try:
+        await store.put_session(entry)
+        await store.append_messages(entry, [ChatMessage(role="user", content=f"m{i}", id=f"m{i}") for i in range(5)])
+        assert [m.id for m in await store.load_messages_from(entry, 3)] == ["m3", "m4"]
+        assert [m.id for m in await store.load_messages_from(entry, 0)] == [f"m{i}" for i in range(5)]
+        assert await store.load_messages_from(entry, 5) == [] and await store.load_messages_from(entry, 9) == []
+    finally:
+        await store.aclose()
+    reopened = opener()
+    await reopened.start()
+    try:
+        await reopened.append_messages(entry, [ChatMessage(role="assistant", content="m5", id="m5")])
+        tail = await reopened.load_messages_from(entry, 4)
+        assert [(m.id, m.role) for m in tail] == [("m4", "user"), ("m5", "assistant")]
+        assert await reopened.load_messages_from(SessionEntry(key="agent:main:x", session_id="none"), 0) == []
+    finally:
         await reopened.aclose()
