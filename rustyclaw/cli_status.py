@@ -52,6 +52,10 @@ def render(url: str, body: dict[str, Any]) -> str:
         if channel.get("error"):
             line += f": {channel['error']}"
         lines.append(line)
+    delivery = body.get("delivery") or {}
+    if delivery.get("journal"):
+        lines.append(f"delivery {delivery.get('unfinished', 0)} waiting, {delivery.get('failed', 0)} failed "
+                     f"(not delivered; see the log), {delivery.get('delivered', 0)} delivered")
     return "\n".join(lines)
 
 

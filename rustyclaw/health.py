@@ -104,6 +104,9 @@ class Health:
             "channels": channel_report(self._root),
             "model": await self._model.report(self._root),
         }
+        serving = self._root.serving
+        if serving is not None:  # counts only: /readyz is open to probes, peers and errors stay in the log
+            body["delivery"] = await serving.delivery.report(details=False)
         # /readyz answers without a token (probes); an error text must not carry one (a bot token
         # in a failed request's URL, a DSN's password).
         clean: dict[str, Any] = _redacted(body, [s for s in self._root.settings.secrets if len(s) >= 4])

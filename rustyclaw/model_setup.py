@@ -96,6 +96,7 @@ class ModelSetup:
                 connect_timeout=p.connect_timeout_seconds,
                 headers=dict(p.headers or {}),
                 stream_idle_timeout=llm.stream_idle_timeout_seconds,
+                total_timeout=llm.request_timeout_seconds,
             )
             for name, p in llm.providers.items()
         }
@@ -103,7 +104,7 @@ class ModelSetup:
     def _retry(self) -> RetryPolicy:
         r = self._cfg.llm.retry
         return RetryPolicy(attempts=r.attempts, initial_delay=r.initial_delay_seconds,
-                           max_delay=r.max_delay_seconds)
+                           max_delay=r.max_delay_seconds, deadline=self._cfg.llm.request_timeout_seconds)
 
     async def build(self) -> RoutedLLM:
         """Decides where the model comes from; never blocks on the embedded server's load."""

@@ -18,6 +18,7 @@ from rustyclaw.adapters.http.server import HttpServer
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.http.voice_api import VOICE_PATH, voice_app
 from rustyclaw.adapters.storage.instance_lock import InstanceLock
+from rustyclaw.delivery_setup import DeliverySetup
 from rustyclaw.domain.dispatch import ChannelDispatcher
 from rustyclaw.health import Health
 from rustyclaw.lifecycle import Ready
@@ -38,6 +39,8 @@ class Serving:
         self.supervisor: ChannelSupervisor | None = None
         self.http: HttpServer | None = None
         self.listening = anyio.Event()
+        # The inbound journal: every accepted platform message on disk before it is acknowledged.
+        self.delivery = DeliverySetup(root.settings.config, root.state_dir)
 
     def add_instance_lock(self) -> None:
         # The one place a future replicas mode (storage.backend postgres, several gateways) skips.
@@ -49,13 +52,29 @@ class Serving:
         assert setup is not None
         root = self.root
 
-        def handler(channel: Channel) -> InboundHandler:
-            return ChannelDispatcher(root.gateway, channel)  # called as each channel starts
+        delivery = self.delivery
 
+        def handler(channel: Channel) -> InboundHandler:
+            # Called as each channel starts; it answers what the journal holds from before a restart.
+            return ChannelDispatcher(root.gateway, channel, delivery.inbox, root.clock,
+                                     drain_seconds=delivery.drain_seconds)
+
+        life.step("inbox", delivery.start, delivery.aclose)
+        life.step("security-checks", self._log_security_findings)
         # A context, not a step: the supervisor's task group must be exited from its own scope.
         self.supervisor = ChannelSupervisor(setup.channels, handler)
         life.context("channels", self.supervisor)
         life.service("http", self._run_http, stop=self._stop_http)
+
+    async def _log_security_findings(self) -> None:
+        """Warns at start about risky but valid settings (several senders in one session, ...)."""
+        from rustyclaw import security_checks
+        from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
+
+        cfg = self.root.settings.config
+        channels = list(security_checks.platform_channels(cfg))
+        approved = await security_checks.approved_senders(JsonFilePairingStore(self.root.state_dir), channels)
+        security_checks.log_findings(security_checks.security_findings(cfg, approved))
 
     def http_settings(self) -> HttpSettings:
         cfg = self.root.settings.config

@@ -48,3 +48,22 @@ async def test_the_report_counts_and_names_the_latest_failures(tmp_path: Path) -
     assert report["recent_failures"] == [{"channel": "telegram", "peer": "7", "message_id": "7:2",
                                           "error": "Forbidden: bot was blocked", "at": 5.0}]
     assert await delivery_report(None) == {"journal": False}
+
+
+def test_status_shows_what_waits_and_what_failed() -> None:
+    from rustyclaw.cli_status import render
+
+    text = render("http://127.0.0.1:18789", {"status": "ready", "delivery": {
+        "journal": True, "unfinished": 2, "failed": 1, "delivered": 40}})
+    assert "delivery 2 waiting, 1 failed (not delivered; see the log), 40 delivered" in text
+    assert "delivery" not in render("http://x", {"status": "ready", "delivery": {"journal": False}})
+
+
+async def test_readyz_gets_the_counts_only(tmp_path: Path) -> None:
+    setup = DeliverySetup(config(tmp_path), tmp_path)
+    await setup.start()
+    try:
+        assert await setup.report(details=False) == {"journal": True, "unfinished": 0, "failed": 0,
+                                                     "delivered": 0}
+    finally:
+        await setup.aclose()
