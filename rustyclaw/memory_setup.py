@@ -51,10 +51,13 @@ def memory_settings(cfg: MemoryConfig) -> MemorySettings:
 
 
 def window_probe(llm: LLMConfig, embedded: EmbeddedLlamaServer | None, embedded_provider: str) -> ServerWindowProbe:
-    """Asks each configured provider's server; the embedded server's window is the n_ctx RustyClaw
-    started it with (llama-cpp-python's server does not say it). Credentials go only to their own
-    provider's server."""
-    base_urls = {name: provider.base_url for name, provider in llm.providers.items()}
+    """Asks each configured provider's server, unless `llm.contextTokens` is set to something other
+    than its default (the user's word wins, as OpenClaw's config overrides its model catalog; the
+    default, which config/default.yaml also states, means "not known"); the embedded server's window
+    is the n_ctx RustyClaw started it with (llama-cpp-python's server does not say it). Credentials
+    go only to their own provider's server."""
+    explicit = llm.context_tokens != LLMConfig.model_fields["context_tokens"].default
+    base_urls = {} if explicit else {name: provider.base_url for name, provider in llm.providers.items()}
     headers: dict[str, dict[str, str]] = {}
     for name, provider in llm.providers.items():
         key = secret_value(provider.api_key)

@@ -2,7 +2,8 @@
 
 Tried in order, each with a short timeout, on the provider's server (its `base_url` without `/v1`):
 - llama.cpp's server: `GET /props` -> `default_generation_settings.n_ctx` (or top-level `n_ctx`);
-- Ollama: `POST /api/show {"model": ...}` -> `num_ctx` in `parameters` (what the model runs with),
+- Ollama (recognised by `GET /api/version`): `POST /api/show {"model": ...}` -> `num_ctx` in
+  `parameters` (what the model runs with),
   else the loaded model's `context_length` in `GET /api/ps`, else the trained
   `<arch>.context_length` of `model_info` capped at Ollama's default runtime context (4096);
 - vLLM and others: `GET /v1/models` -> the model's `max_model_len` (or `context_length`,
@@ -121,9 +122,13 @@ class ServerWindowProbe:
         found = llama_cpp_window(props)
         if found:
             return found
-        show = await _json(http, "POST", f"{root}/api/show", {"model": model})
-        if isinstance(show, dict) and ("model_info" in show or "parameters" in show):
-            return ollama_window(show, await _ollama_loaded(http, root, model))
+        # Ollama is asked (POST /api/show) only once GET /api/version says it is Ollama: other servers
+        # see GETs alone from this probe.
+        version = await _json(http, "GET", f"{root}/api/version")
+        if isinstance(version, dict) and "version" in version:
+            show = await _json(http, "POST", f"{root}/api/show", {"model": model})
+            if isinstance(show, dict) and ("model_info" in show or "parameters" in show):
+                return ollama_window(show, await _ollama_loaded(http, root, model))
         return models_window(await _json(http, "GET", f"{base}/models"), model)
 
 

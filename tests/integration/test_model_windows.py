@@ -82,12 +82,16 @@ async def test_llama_cpp_props(server: str) -> None:
 async def test_ollama_num_ctx_then_loaded_then_trained(server: str) -> None:
     probe = ServerWindowProbe({"ollama": server})
     StandIn.routes = {("POST", "/api/show"): OLLAMA_SHOW}
+    assert await probe.context_window("ollama/qwen2.5:7b") is None  # not Ollama: no /api/version
+    assert ("POST", "/api/show", {"model": "qwen2.5:7b"}) not in StandIn.seen
+    StandIn.routes = {("GET", "/api/version"): {"version": "0.12.3"}, ("POST", "/api/show"): OLLAMA_SHOW}
     assert await probe.context_window("ollama/qwen2.5:7b") == 16384
     assert ("POST", "/api/show", {"model": "qwen2.5:7b"}) in StandIn.seen
-    StandIn.routes = {("POST", "/api/show"): OLLAMA_SHOW_PLAIN,
+    StandIn.routes = {("GET", "/api/version"): {"version": "0.12.3"}, ("POST", "/api/show"): OLLAMA_SHOW_PLAIN,
                       ("GET", "/api/ps"): {"models": [{"name": "llama3.2", "context_length": 8192}]}}
     assert await probe.context_window("ollama/llama3.2") == 8192
-    StandIn.routes = {("POST", "/api/show"): OLLAMA_SHOW_PLAIN, ("GET", "/api/ps"): {"models": []}}
+    StandIn.routes = {("GET", "/api/version"): {"version": "0.12.3"}, ("POST", "/api/show"): OLLAMA_SHOW_PLAIN,
+                      ("GET", "/api/ps"): {"models": []}}
     assert await probe.context_window("ollama/llama3.2") == 4096  # Ollama's default runtime context
 
 

@@ -35,3 +35,8 @@ async def test_probe_knows_the_embedded_window_and_keeps_keys_to_their_provider(
     assert await probe.context_window("local/smollm2") == 2048
     assert probe._base_urls["local"] == "http://127.0.0.1:40123/v1"
     assert probe._headers == {"vllm": {"authorization": "Bearer sk-secret-value"}}
+    # An explicit llm.contextTokens is the user's word: servers are not asked, the embedded one is known.
+    explicit = window_probe(LLMConfig.model_validate({**llm.model_dump(by_alias=True), "contextTokens": 8192}),
+                            server, "local")
+    assert explicit._base_urls == {"local": "http://127.0.0.1:40123/v1"}
+    assert await explicit.context_window("vllm/m") is None and await explicit.context_window("local/smollm2") == 2048
