@@ -31,6 +31,7 @@ from rustyclaw.domain.compaction import (
     CompactionSettings,
     active_view,
     exclusion_entry,
+    plan_cut,
 )
 from rustyclaw.domain.compactor import Compactor
 from rustyclaw.domain.context import ContextBuilder
@@ -212,8 +213,10 @@ class ContextMaintenance:
     async def _flush(self, entry: SessionEntry, view: ActiveView, budget: Budget, model: str | None) -> str | None:
         assert self._flusher is not None
         now = datetime.fromtimestamp(self._clock.now(), tz=self._sessions.settings.timezone)
-        path = await self._flusher.flush(entry.agent_id, view.messages, budget, now.date(),
-                                         now.strftime("%H:%M"), model)
+        # What compaction would take out of the context is what must not be forgotten.
+        costs = [self._context.cost(m) for m in view.messages]
+        leaving = view.messages[: plan_cut(view.messages, costs, budget.keep_recent)] or view.messages
+        path = await self._flusher.flush(entry.agent_id, leaving, budget, now.date(), now.strftime("%H:%M"), model)
         # Tried once per cycle, written or not: a model with nothing to say is not asked every turn.
         entry.meta[FLUSH_COUNT] = entry.compaction_count
         entry.meta[FLUSH_AT] = int(self._clock.now() * 1000)
