@@ -43,6 +43,7 @@ from rustyclaw.config.llm import EmbeddedModelConfig, LLMConfig, ProviderConfig,
 from rustyclaw.config.mcp import McpConfig, McpServerConfig
 from rustyclaw.config.sandbox import DockerConfig, SandboxConfig
 from rustyclaw.config.skills import SkillsConfig
+from rustyclaw.config.subagents import AgentSubagentsConfig, SubagentsConfig
 from rustyclaw.config.tools import (
     ElevatedConfig,
     ExecConfig,
@@ -183,6 +184,7 @@ class AgentConfig(Section):
     # MCP servers (names in mcp.servers) and skills this agent gets; None: all of them.
     mcp: builtins.list[str] | None = None
     skills: builtins.list[str] | None = None
+    subagents: AgentSubagentsConfig | None = None
 
 
 class AgentsConfig(Section):
@@ -198,6 +200,7 @@ class AgentsConfig(Section):
     # `list` is OpenClaw's key; the annotation names the builtin because the field shadows it here.
     # OpenClaw's agents.defaults.compaction (config/compaction.py).
     compaction: CompactionConfig = section()
+    subagents: SubagentsConfig = section()
     list: builtins.list[AgentConfig] = Field(default_factory=lambda: [])
 
     @model_validator(mode="after")

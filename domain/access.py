@@ -46,10 +46,9 @@ Reason = Literal[
 DM_POLICIES: tuple[str, ...] = ("pairing", "allowlist", "open", "disabled")
 GROUP_POLICIES: tuple[str, ...] = ("allowlist", "open", "disabled")
 WILDCARD = "*"
-# The gateway's own surfaces, which have no access settings: served as they come.
-INTERNAL_CHANNELS = frozenset({"web", "cli", "cron"})
-# The gateway's own surfaces, which have no access settings: served as they come.
-INTERNAL_CHANNELS = frozenset({"web", "cli", "cron"})
+# The gateway's own surfaces, which have no access settings: served as they come ("session": a
+# turn one session starts in another, sessions_send / sessions_spawn).
+INTERNAL_CHANNELS = frozenset({"web", "cli", "cron", "session"})
 
 
 class RateLimit(msgspec.Struct, frozen=True, kw_only=True):

@@ -21,7 +21,7 @@ from rustyclaw.domain.events import Reply, TurnStarted
 from rustyclaw.domain.maintenance import ContextMaintenance
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.prompt import PromptBuilder
-from rustyclaw.domain.session_keys import session_key
+from rustyclaw.domain.session_keys import agent_of, session_key
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.domain.settings import AgentSettings
 from rustyclaw.ports.clock import Clock
@@ -117,6 +117,8 @@ class Gateway:
         return {"ready": self._ready, "turns": self.turns_total, "model": self._llm.model_for("default")}
 
     def agent_for(self, message: InboundMessage) -> str:
+        if message.target_key is not None:
+            return agent_of(message.target_key)
         hint = message.agent_hint
         if hint is not None and hint in self._settings.agent_ids:
             return hint
@@ -125,6 +127,8 @@ class Gateway:
         return bound.agent_id if bound is not None else self._settings.default_agent
 
     def key_for(self, message: InboundMessage) -> str:
+        if message.target_key is not None:
+            return message.target_key
         return session_key(message, self.agent_for(message), self.sessions.settings)
 
     def _validate(self, message: InboundMessage) -> None:

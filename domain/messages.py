@@ -45,6 +45,8 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     # The Discord guild / Slack-Teams team a group message came from (agent bindings match them).
     guild_id: str | None = None
     team_id: str | None = None
+    # A turn one session starts in another (sessions_send, sessions_spawn): that session's exact key.
+    target_key: str | None = None
     # Set by the inbound journal's recovery at start: the gateway may have stored this message before
     # the restart; its unanswered turn is then finished instead of dropped as a duplicate.
     redelivered: bool = False

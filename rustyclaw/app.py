@@ -143,6 +143,7 @@ class Root:
         life.step("gateway", self._start_gateway, self._stop_gateway)
         life.step("plugins", self._start_plugins, self._stop_plugins)
         life.service("embedded-model", _background(self.models.run_embedded))
+        life.service("session-turns", self._run_session_turns)
         if self.purpose == "serve":
             # Cron runs in the one gateway that holds the state folder (a `chat` beside it must not
             # run the same jobs, or race it writing cron/jobs.json).
@@ -181,6 +182,11 @@ class Root:
         assert self.plugins is not None
         ready()
         await self.plugins.run_scheduler()
+
+    async def _run_session_turns(self, ready: Ready) -> None:
+        # Turns started by sessions_send with timeoutSeconds 0, or still running after its wait.
+        assert self.tool_setup is not None and self.tool_setup.turns is not None
+        await self.tool_setup.turns.run_background(ready)
 
     async def _prune_sandbox(self, ready: Ready) -> None:
         from rustyclaw.adapters.sandbox.idle import prune_idle_forever
@@ -231,8 +237,11 @@ class Root:
             workspace, base_prompt=agents.system_prompt,
             per_file_chars=agents.bootstrap_max_chars, total_chars=agents.bootstrap_total_max_chars,
         )
-        return Gateway(sessions, runner, prompts, llm, self.clock, agents, access,
-                       elevation=self.tool_setup.policy, voice=self.voice, hooks=self.plugins.hooks)
+        gateway = Gateway(sessions, runner, prompts, llm, self.clock, agents, access,
+                          elevation=self.tool_setup.policy, voice=self.voice, hooks=self.plugins.hooks)
+        if self.tool_setup.turns is not None:
+            self.tool_setup.turns.bind(gateway)  # sessions_send / sessions_spawn start turns through it
+        return gateway
 
 
 def _background(run: Callable[[], Awaitable[None]]) -> Callable[[Ready], Awaitable[None]]:

@@ -19,10 +19,12 @@ from typing import NamedTuple
 from rustyclaw.adapters.tools.exec import ExecTool
 from rustyclaw.adapters.tools.fs import ApplyPatchTool, EditTool, ReadTool, WriteTool
 from rustyclaw.adapters.tools.message import ChannelSend, MessageTool
-from rustyclaw.adapters.tools.sessions import SessionsHistoryTool, SessionsListTool, SessionsSendTool
+from rustyclaw.adapters.tools.session_turns import SessionsSendTool, SessionsSpawnTool, SessionTurns, SpawnLimits
+from rustyclaw.adapters.tools.sessions import SessionsHistoryTool, SessionsListTool
 from rustyclaw.adapters.tools.ssrf import Guard, Resolver
 from rustyclaw.adapters.tools.web_fetch import WebFetchTool
 from rustyclaw.adapters.tools.web_search import WebSearchTool
+from rustyclaw.checks import agent_ids
 from rustyclaw.config.schema import RustyClawConfig
 from rustyclaw.config.tools import AgentElevatedConfig, ElevatedConfig, ToolPolicyConfig
 from rustyclaw.domain.audit import AuditedRegistry
@@ -41,6 +43,8 @@ class ToolSetup(NamedTuple):
     tools: list[Tool]
     policy: ConfiguredPolicy
     registry: AuditedRegistry
+    # Turns in other sessions (sessions_send, sessions_spawn): bind it to the gateway once it exists.
+    turns: SessionTurns | None = None
 
     async def aclose(self) -> None:
         for tool in self.tools:
@@ -147,10 +151,23 @@ def build_tools(
         WebSearchTool(cfg.tools.web.search.base_url),
         SessionsListTool(sessions_service),
         SessionsHistoryTool(sessions_service),
-        SessionsSendTool(sessions_service),
     ]
+    turns = SessionTurns()
+    spawn = SessionsSpawnTool(turns, spawn_limits(cfg), agent_ids(cfg))
+    tools += [SessionsSendTool(sessions_service.store.get_session, turns), spawn]
     if channels_send is not None:
         tools.append(MessageTool(channels_send))
     policy = make_policy(cfg)
+    policy.add_gate(spawn.parent_gate(policy.decide))  # a sub-agent never exceeds its parent's tools
     registry = AuditedRegistry(tools, policy, audit=audit, clock=clock)
-    return ToolSetup(tools, policy, registry)
+    return ToolSetup(tools, policy, registry, turns)
+
+
+def spawn_limits(cfg: RustyClawConfig) -> SpawnLimits:
+    sub = cfg.agents.subagents
+    return SpawnLimits(
+        max_depth=sub.max_spawn_depth, max_children=sub.max_children_per_agent,
+        run_timeout_seconds=sub.run_timeout_seconds, max_tokens=sub.max_tokens,
+        allow_agents={a.id: tuple(a.subagents.allow_agents) if a.subagents and a.subagents.allow_agents is not None
+                      else None for a in cfg.agents.list},
+    )

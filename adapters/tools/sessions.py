@@ -1,8 +1,6 @@
-"""`sessions_list`, `sessions_history`, `sessions_send`: the agent's own sessions, nobody else's.
+"""`sessions_list`, `sessions_history`: the agent's own sessions, nobody else's.
 
-`sessions_send` queues a user message into another session of the same agent: it is stored in
-that session's transcript (marked with the sending session) and read by its next turn; no turn
-is started and nothing is delivered to a channel.
+`sessions_send` and `sessions_spawn`, which start turns in other sessions, are in session_turns.py.
 """
 
 from __future__ import annotations
@@ -10,10 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import anyio
-
 from rustyclaw.domain.errors import ToolError
-from rustyclaw.domain.messages import ChatMessage, SessionEntry
+from rustyclaw.domain.messages import SessionEntry
 from rustyclaw.domain.session_keys import agent_of
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.ports.llm import ToolSpec
@@ -23,8 +19,6 @@ LIST_LIMIT = 20
 HISTORY_DEFAULT = 10
 HISTORY_MAX = 30
 MESSAGE_CHARS = 400
-SEND_CHARS = 4000
-LOCK_WAIT = 10.0
 
 
 def _key_arg(arguments: dict[str, Any], context: ToolContext) -> str:
@@ -91,36 +85,3 @@ class SessionsHistoryTool:
                 text = text[:MESSAGE_CHARS] + "..."
             lines.append(f"{message.role}: {text}")
         return "\n".join(lines) or "no messages"
-
-
-class SessionsSendTool:
-    """`sessions_send`: see the module docstring."""
-
-    spec = ToolSpec(
-        name="sessions_send", description="Queue a message into another of your sessions.",
-        parameters={"type": "object", "properties": {"key": {"type": "string"}, "text": {"type": "string"}},
-                    "required": ["key", "text"]},
-    )
-
-    def __init__(self, sessions: SessionService) -> None:
-        self._sessions = sessions
-
-    async def run(self, arguments: dict[str, Any], context: ToolContext) -> str:
-        key = _key_arg(arguments, context)
-        text = arguments.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise ToolError("'text' must be a non-empty string")
-        if len(text) > SEND_CHARS:
-            raise ToolError(f"'text' is longer than {SEND_CHARS} characters")
-        if key == context.session_key:
-            raise ToolError("that is this session; sessions_send is for other sessions")
-        with anyio.move_on_after(LOCK_WAIT) as scope:
-            async with self._sessions.turn(key):
-                entry = await _existing(self._sessions, key)
-                message = ChatMessage(role="user", content=text, created_at=time.time())
-                message.meta["sender"] = f"session {context.session_key}"
-                message.meta["fromSession"] = context.session_key
-                await self._sessions.append(entry, [message])
-        if scope.cancelled_caught:
-            raise ToolError(f"session {key!r} is busy; try again later")
-        return f"queued for {key}; it is read on that session's next turn"

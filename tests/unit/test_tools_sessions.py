@@ -11,7 +11,8 @@ from rustyclaw.adapters.audit.jsonl import JsonlAuditLog, read_audit
 from rustyclaw.adapters.storage.memory import MemoryStore
 from rustyclaw.adapters.tokenizer import make_tokenizer
 from rustyclaw.adapters.tools.message import MessageTool
-from rustyclaw.adapters.tools.sessions import SessionsHistoryTool, SessionsListTool, SessionsSendTool
+from rustyclaw.adapters.tools.session_turns import SessionsSendTool, SessionTurns
+from rustyclaw.adapters.tools.sessions import SessionsHistoryTool, SessionsListTool
 from rustyclaw.config.loader import validate
 from rustyclaw.domain.audit import AuditRecord
 from rustyclaw.domain.errors import ChannelError, ToolError
@@ -58,18 +59,18 @@ async def test_sessions_list_and_history_stay_within_the_agent() -> None:
         await SessionsHistoryTool(sessions).run({"key": "agent:main:main", "limit": 0}, CTX)
 
 
-async def test_sessions_send_queues_a_user_message_in_the_other_session() -> None:
+async def test_sessions_send_refuses_this_session_another_agent_and_unknown_sessions() -> None:
+    # Its turns go through the gateway (tests/integration/test_subagents.py); the refusals come first.
     sessions = await service()
-    tool = SessionsSendTool(sessions)
-    assert (await tool.run({"key": "agent:main:telegram:group:9", "text": "ping"}, CTX)).startswith("queued")
-    entry = await sessions.store.get_session("agent:main:telegram:group:9")
-    assert entry is not None
-    last = (await sessions.store.load_messages(entry))[-1]
-    assert (last.role, last.content, last.meta["fromSession"]) == ("user", "ping", "agent:main:main")
+    tool = SessionsSendTool(sessions.store.get_session, SessionTurns())
     with pytest.raises(ToolError, match="this session"):
-        await tool.run({"key": "agent:main:main", "text": "x"}, CTX)
+        await tool.run({"sessionKey": "agent:main:main", "message": "x"}, CTX)
     with pytest.raises(ToolError, match="another agent"):
         await tool.run({"key": "agent:other:main", "text": "x"}, CTX)
+    with pytest.raises(ToolError, match="no session"):
+        await tool.run({"sessionKey": "agent:main:nope", "message": "x"}, CTX)
+    with pytest.raises(ToolError, match="no gateway"):
+        await tool.run({"sessionKey": "agent:main:telegram:group:9", "message": "x"}, CTX)
 
 
 async def test_message_sends_through_the_channel_callable() -> None:
@@ -100,7 +101,8 @@ async def test_default_tools_are_offered_within_the_prompt_budget(tmp_path: Path
                         workspace_root=tmp_path, sandbox=None, channels_send=send, audit=None)
     specs = setup.registry.specs(CTX)
     assert [s.name for s in specs] == ["read", "write", "edit", "apply_patch", "web_fetch", "web_search",
-                                       "sessions_list", "sessions_history", "sessions_send", "message"]
+                                       "sessions_list", "sessions_history", "sessions_send", "sessions_spawn",
+                                       "message"]
     assert all("\n" not in s.description and len(s.description) <= 60 for s in specs)
     wire = [{"type": "function", "function": msgspec.to_builtins(s)} for s in specs]
     # The whole first "hi" prompt must stay within 1,000 tokens; the tools may use half of it.
