@@ -15,6 +15,7 @@ from benchmarks.processes import ServeProcess, StubLLM, rss_mb, write_config
 
 IDLE_SETTLE_SECONDS = 2.0
 IDLE_RSS_BUDGET_MB = 40.0
+RSS_AFTER_MESSAGES_BUDGET_MB = 45.0
 
 
 def child_pids(pid: int) -> list[int]:
@@ -53,16 +54,29 @@ def test_serve_memory(gateway_stub_llm: StubLLM, gateway_home: Path, figures: Fi
                             stream=True, prefix="mem-sse")
         time.sleep(0.5)
         after, after_hwm = rss_mb(serve.pid)
+
+        # 9,000 more, to 10,000: 100 sessions of 90 messages, 20 at a time (memory must stay flat).
+        http_load.chat_load("127.0.0.1", serve.port, sessions=100, per_session=90, concurrency=20,
+                            stream=False, prefix="mem-10k")
+        time.sleep(0.5)
+        after_10k, after_10k_hwm = rss_mb(serve.pid)
     finally:
         serve.stop()
 
     baseline = python_baseline_rss_mb()
     figures.record("idle_rss_mb", idle, "MB", IDLE_RSS_BUDGET_MB, "VmRSS 2 s after /readyz")
     figures.record("idle_hwm_mb", idle_hwm, "MB", None, "VmHWM (peak) up to idle")
-    figures.record("rss_after_first_message_mb", first, "MB", None, "tiktoken's cl100k and httpx load here")
+    figures.record("rss_after_first_message_mb", first, "MB", None,
+                   "httpx loads here (tiktoken only for a session near its budget)")
     figures.record("hwm_after_first_message_mb", first_hwm, "MB")
-    figures.record("rss_after_1000_messages_mb", after, "MB", None, "1,000 messages over 38 sessions")
+    figures.record("rss_after_1000_messages_mb", after, "MB", RSS_AFTER_MESSAGES_BUDGET_MB,
+                   "1,000 messages over 38 sessions")
     figures.record("hwm_after_1000_messages_mb", after_hwm, "MB")
+    figures.record("rss_after_10000_messages_mb", after_10k, "MB", RSS_AFTER_MESSAGES_BUDGET_MB,
+                   "9,000 more over 100 sessions")
+    figures.record("hwm_after_10000_messages_mb", after_10k_hwm, "MB")
+    figures.record("rss_growth_1000_to_10000_mb", after_10k - after, "MB", 0.0,
+                   "what 9,000 more messages added (the budget is flat)")
     figures.record("python_baseline_rss_mb", baseline, "MB", None,
                    "a bare `python -c` of the same environment, for scale")
 

@@ -135,8 +135,11 @@ class ServeProcess:
     """`python -m rustyclaw serve` on a free loopback port; ``start`` returns spawn-to-ready seconds."""
 
     def __init__(
-        self, config: Path, home: Path, python_args: tuple[str, ...] = (), python: str = sys.executable
+        self, config: Path, home: Path, python_args: tuple[str, ...] = (), python: str = sys.executable,
+        module: str = "rustyclaw", env: dict[str, str] | None = None,
     ) -> None:
+        self.module = module
+        self.extra_env = dict(env or {})
         self.config = config
         self.home = home
         self.python = python
@@ -151,11 +154,13 @@ class ServeProcess:
         return self.process.pid
 
     def start(self, timeout: float = 30.0, poll: float = 0.002) -> float:
-        env = {**os.environ, "RUSTYCLAW_HOME": str(self.home)}
-        command = [self.python, *self.python_args, "-m", "rustyclaw", "serve", "--config", str(self.config),
+        env = {**os.environ, "RUSTYCLAW_HOME": str(self.home), **self.extra_env}
+        command = [self.python, *self.python_args, "-m", self.module, "serve", "--config", str(self.config),
                    "--port", str(self.port)]
         with open(self.log_path, "wb") as log:
             started = time.perf_counter()
+            # The repository on the path, so that `-m benchmarks.<module>` works from the state folder.
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.home)
         while True:
             if http_get_status("127.0.0.1", self.port, "/readyz") == 200:
