@@ -245,7 +245,9 @@ class DiscordChannel:
             log.warning("discord gateway connection dropped; reconnecting")
 
     async def _on_message(self, event: Any) -> None:
-        if self._bot is None or self._closing:
+        # Not `self._bot is None`: hikari dispatches events as soon as the shard is READY, a moment
+        # before `start()` has stored the bot; a message in that moment must not be dropped.
+        if self._closing:
             return
         message = to_inbound(
             event.message, channel=self.name, account=self.account, bot_id=self.bot_id,
