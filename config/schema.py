@@ -38,6 +38,7 @@ from rustyclaw.config.channels import (
     WhatsAppConfig,
 )
 from rustyclaw.config.compaction import CompactionConfig, MemoryConfig
+from rustyclaw.config.cron_delivery import CronDeliveryConfig
 from rustyclaw.config.delivery import DeliveryConfig
 from rustyclaw.config.llm import EmbeddedModelConfig, LLMConfig, ProviderConfig, RetryConfig, RouteConfig
 from rustyclaw.config.mcp import McpConfig, McpServerConfig
@@ -347,6 +348,8 @@ class CronJobConfig(Section):
     retry: CronRetryConfig = section()
     # None: no limit (a turn has the gateway's own limits).
     timeout_seconds: float | None = Field(None, gt=0)
+    # Where the answer goes (config/cron_delivery.py); None: it stays in the job's session.
+    delivery: CronDeliveryConfig | None = None
 
 
 class CronConfig(Section):

@@ -49,6 +49,24 @@ def check_cron(cfg: RustyClawConfig) -> list[Problem]:
     return problems
 
 
+def check_cron_delivery(cfg: RustyClawConfig) -> list[Problem]:
+    """A job that delivers names a channel that is registered and enabled (else its answers would
+    fail at every run, long after start)."""
+    from rustyclaw.channel_registry import default_registry
+
+    registry = default_registry()
+    enabled = sorted(r.name for r, _ in registry.sections(cfg.channels))
+    problems: list[Problem] = []
+    for index, job in enumerate(cfg.cron.jobs):
+        target = job.delivery
+        if target is None or target.mode != "announce" or target.channel in enabled:
+            continue
+        problems.append((f"cron.jobs.{index}.delivery.channel",
+                         f"job {job.id!r} delivers to channel {target.channel!r}, which is not enabled "
+                         f"(enabled: {', '.join(enabled) or 'none'}; or set delivery.mode: none)"))
+    return problems
+
+
 def check_routes(cfg: RustyClawConfig) -> list[Problem]:
     if "default" not in cfg.llm.routes:
         return [("llm.routes", "a 'default' route is required (e.g. default: {primary: ollama/llama3.2})")]
@@ -102,7 +120,9 @@ def check_bindings(cfg: RustyClawConfig) -> list[Problem]:
 
 
 # One line per check; a new component with start-up rules adds its check here.
-CHECKS: list[Check] = [check_cron, check_routes, check_workspaces, check_channels, check_sandbox, check_bindings]
+CHECKS: list[Check] = [
+    check_cron, check_cron_delivery, check_routes, check_workspaces, check_channels, check_sandbox, check_bindings,
+]
 
 
 def problems_of(cfg: RustyClawConfig) -> list[Problem]:

@@ -74,6 +74,7 @@ COMMANDS = [
     "rustyclaw.cli_onboard:add_onboard_parser",
     "rustyclaw.cli_doctor:add_doctor_parser",
     "rustyclaw.cli_agents:add_agents_parser",
+    "rustyclaw.cli_cron:add_cron_parser",
 ]
 
 

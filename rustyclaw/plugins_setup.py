@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Protocol
@@ -25,7 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import anyio
 import anyio.abc
 
-from rustyclaw.adapters.cron.scheduler import CronJob, CronScheduler, gateway_job_runner
+from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added
+from rustyclaw.adapters.cron.run_log import JsonlRunLog, RunRecord
+from rustyclaw.adapters.cron.scheduler import CronJob, CronScheduler, Delivery, gateway_job_runner
 from rustyclaw.adapters.cron.state_file import JsonScheduleStore
 from rustyclaw.adapters.plugins.host_api import PluginHost, PluginStorage
 from rustyclaw.adapters.plugins.loader import PluginCaps, discover, sources
@@ -33,7 +35,7 @@ from rustyclaw.adapters.plugins.manager import PluginManager
 from rustyclaw.adapters.plugins.python_runtime import PythonRuntime
 from rustyclaw.adapters.plugins.wasm_runtime import WasmRuntime
 from rustyclaw.checks import job_schedule
-from rustyclaw.config.schema import RustyClawConfig
+from rustyclaw.config.schema import CronJobConfig, RustyClawConfig
 from rustyclaw.domain.cron import ScheduleError
 from rustyclaw.domain.errors import ConfigError
 from rustyclaw.domain.messages import OutboundMessage
@@ -94,19 +96,26 @@ def send_through(channel_send: Callable[[str, str, str], Awaitable[None]]) -> Se
     return send
 
 
-def config_jobs(cfg: RustyClawConfig, gateway: GatewayService, tz: tzinfo) -> list[CronJob]:
-    """The enabled `cron.jobs`, each sending its message to the gateway in its own session."""
+def config_jobs(cfg: RustyClawConfig, gateway: GatewayService, tz: tzinfo, *, send: Send | None = None,
+                added: Sequence[CronJobConfig] = ()) -> list[CronJob]:
+    """The enabled `cron.jobs` (and those `rustyclaw cron add` kept), each sending its message to the
+    gateway in its own session and its answer to its `delivery` target through `send`."""
     jobs = []
-    for index, job in enumerate(cfg.cron.jobs):
+    configured = {job.id for job in cfg.cron.jobs}
+    for index, job in enumerate([*cfg.cron.jobs, *(j for j in added if j.id not in configured)]):
         if not job.enabled:
             continue
         try:
             schedule = job_schedule(job, tz)  # the parse `config validate` runs (rustyclaw/checks.py)
         except ScheduleError as exc:
             raise ConfigError(f"cron.jobs[{index}].schedule ({job.id}): {exc}") from exc
+        target = job.delivery
+        delivery = (Delivery(channel=str(target.channel), to=str(target.to), account=target.account_id or "default",
+                             chat_kind=target.chat_kind)
+                    if target is not None and target.mode == "announce" else None)
         jobs.append(CronJob(
             id=job.id, schedule=schedule,
-            run=gateway_job_runner(gateway, job.id, job.message, job.agent),
+            run=gateway_job_runner(gateway, job.id, job.message, job.agent, delivery, send),
             max_retries=job.retry.max_retries, retry_backoff_seconds=job.retry.backoff_seconds,
             timeout_seconds=job.timeout_seconds,
         ))
@@ -146,6 +155,7 @@ class PluginSetup:
             reset_triggers=tuple(cfg.sessions.reset_triggers), max_chars=cfg.gateway.max_message_chars,
         )
         self.schedule_store = schedule_store or JsonScheduleStore(state_dir / "cron" / "jobs.json")
+        self._send = send  # cron jobs' deliveries go out the same way
         self.scheduler: CronScheduler | None = None
 
     @property
@@ -157,10 +167,18 @@ class PluginSetup:
         """Loads the plugins (a failing one is logged and left out) and builds the scheduler."""
         self.host.llm = llm
         await self.manager.start()
-        jobs = config_jobs(self.cfg, gateway, self.tz) + self.manager.cron_jobs(self.clock, self.tz)
+        added = load_added(added_jobs_path(self.state_dir))
+        jobs = (config_jobs(self.cfg, gateway, self.tz, send=self._send, added=added)
+                + self.manager.cron_jobs(self.clock, self.tz))
+        run_log = JsonlRunLog(self.state_dir / "cron" / "runs")
+
+        async def record(job_id: str, started: float, finished: float, error: str | None, note: str | None) -> None:
+            await run_log.append(RunRecord(job_id=job_id, started_at=started, finished_at=finished,
+                                           status="ok" if error is None else "error", error=error, note=note))
+
         self.scheduler = CronScheduler(
             jobs, self.schedule_store, self.clock,
-            missed_policy="run-once" if self.cfg.cron.run_missed_on_start else "skip",
+            missed_policy="run-once" if self.cfg.cron.run_missed_on_start else "skip", run_log=record,
         )
         await self.scheduler.start()
 

@@ -26,14 +26,16 @@ import anyio
 
 from rustyclaw.domain.cron import MissedPolicy, Schedule, reconcile_missed, retry_delay
 from rustyclaw.domain.errors import RustyClawError
-from rustyclaw.domain.messages import InboundMessage
+from rustyclaw.domain.messages import ChatKind, InboundMessage, OutboundMessage
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import GatewayService
 from rustyclaw.ports.schedule_store import JobState, ScheduleStore
 
 log = logging.getLogger("rustyclaw.cron")
 
-JobRun = Callable[[], Awaitable[None]]
+# A run returns an optional note on what it did with its answer (for the run log), or raises.
+JobRun = Callable[[], Awaitable[str | None]]
+RunLog = Callable[[str, float, float, str | None, str | None], Awaitable[None]]
 
 
 class CronJobError(RustyClawError):
@@ -52,10 +54,31 @@ class CronJob:
     timeout_seconds: float | None = None
 
 
-def gateway_job_runner(gateway: GatewayService, job_id: str, text: str, agent: str | None) -> JobRun:
-    """A run that sends `text` to the gateway in the job's own session (`session_hint=job_id`)."""
+@dataclass(frozen=True)
+class Delivery:
+    """Where a job's answer goes: a chat on a channel (OpenClaw's `delivery: {channel, to}`)."""
 
-    async def run() -> None:
+    channel: str
+    to: str
+    account: str = "default"
+    chat_kind: ChatKind = "direct"
+
+    def describe(self) -> str:
+        return f"{self.channel}:{self.to}"
+
+
+Deliver = Callable[[OutboundMessage], Awaitable[None]]
+
+
+def gateway_job_runner(
+    gateway: GatewayService, job_id: str, text: str, agent: str | None,
+    delivery: Delivery | None = None, deliver: Deliver | None = None,
+) -> JobRun:
+    """A run that sends `text` to the gateway in the job's own session (`session_hint=job_id`) and,
+    with a `delivery`, sends the answer to that chat; a failed delivery fails the run (and is retried
+    like any failure: the channel has already retried transient errors itself)."""
+
+    async def run() -> str | None:
         message = InboundMessage(
             channel="cron", peer_id=job_id, sender_id="cron", sender_name="cron", text=text,
             session_hint=job_id, agent_hint=agent,
@@ -65,6 +88,19 @@ def gateway_job_runner(gateway: GatewayService, job_id: str, text: str, agent: s
             raise CronJobError(f"cron job {job_id}: the gateway dropped the message (access policy?)")
         if reply.error is not None:
             raise CronJobError(f"cron job {job_id}: {reply.error}")
+        if delivery is None:
+            return f"kept in {reply.session_key}"
+        if deliver is None:
+            raise CronJobError(f"cron job {job_id}: no channels run here to deliver to {delivery.describe()}")
+        if not reply.text.strip():
+            return f"nothing to deliver to {delivery.describe()} (empty answer)"
+        out = OutboundMessage(channel=delivery.channel, account=delivery.account, peer_id=delivery.to,
+                              chat_kind=delivery.chat_kind, text=reply.text)
+        try:
+            await deliver(out)
+        except RustyClawError as exc:
+            raise CronJobError(f"cron job {job_id}: delivery to {delivery.describe()} failed: {exc}") from exc
+        return f"delivered to {delivery.describe()}"
 
     return run
 
@@ -80,6 +116,7 @@ class CronScheduler:
         *,
         missed_policy: MissedPolicy = "run-once",
         max_sleep_seconds: float = 30.0,
+        run_log: RunLog | None = None,
     ) -> None:
         ids = [job.id for job in jobs]
         duplicates = {i for i in ids if ids.count(i) > 1}
@@ -90,6 +127,8 @@ class CronScheduler:
         self.clock = clock
         self.missed_policy = missed_policy
         self.max_sleep_seconds = max_sleep_seconds
+        # Called after every run: (job id, started, finished, error or None, note or None).
+        self.run_log = run_log
         self.states: dict[str, JobState] = {}
         self._running: set[str] = set()
         self._started = False
@@ -181,10 +220,11 @@ class CronScheduler:
         scheduled = state.next_run if state.next_run is not None else self.clock.now()
         started = self.clock.now()
         error: str | None = None
+        note: str | None = None
         try:
             log.info("cron job %s: running", job.id)
             with anyio.fail_after(job.timeout_seconds if job.timeout_seconds else math.inf):
-                await job.run()
+                note = await job.run()
         except TimeoutError:
             error = f"timed out after {job.timeout_seconds} s"
         except Exception as exc:  # a job's failure is recorded and retried, never raised
@@ -217,6 +257,8 @@ class CronScheduler:
         with anyio.CancelScope(shield=True):
             try:
                 await self.store.save(self.states)
+                if self.run_log is not None:
+                    await self.run_log(job.id, started, finished, error, note)
             except RustyClawError as exc:
                 log.error("cron state could not be saved: %s", exc)
         self._wake.set()

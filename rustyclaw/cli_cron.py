@@ -1,0 +1,214 @@
+"""`rustyclaw cron list|runs|add|remove|run`: scheduled jobs, how their runs went, where answers go.
+
+`list` and `runs` read the state folder (`cron/jobs.json`, `cron/runs/<jobId>.jsonl`), so they work
+with or without a running gateway. `add` and `remove` edit `cron/added.json` (jobs beside the
+config's `cron.jobs`, which stay the config file's own: `remove` refuses them); the gateway reads
+them at its next start. `run` asks the running gateway to run a job now (its control API).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from rustyclaw.domain.errors import ConfigError, RustyClawError
+from rustyclaw.settings import Settings
+
+
+def add_cron_parser(sub: Any) -> None:
+    cron = sub.add_parser("cron", help="scheduled jobs: list, runs, add, remove, run")
+    actions = cron.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", metavar="PATH", help="configuration file (YAML, JSON or TOML)")
+        p.set_defaults(handler="rustyclaw.cli_cron:run_cron")
+        return p
+
+    common(actions.add_parser("list", help="every job: schedule, next run, last result, delivery")).add_argument(
+        "--json", action="store_true", help="print JSON")
+    runs = common(actions.add_parser("runs", help="recent runs (of one job, or of all)"))
+    runs.add_argument("job_id", nargs="?", metavar="JOB")
+    runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--json", action="store_true", help="print JSON")
+    add = common(actions.add_parser("add", help="add a job (read by the gateway at its next start)"))
+    add.add_argument("job_id", metavar="JOB")
+    when = add.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", dest="cron_expr", metavar="EXPR", help='a cron expression, e.g. "0 7 * * *"')
+    when.add_argument("--every", metavar="INTERVAL", help="an interval such as 30m, 2h, 1d")
+    when.add_argument("--at", metavar="ISO", help="once, at an ISO date-time")
+    add.add_argument("--message", required=True, help="what the agent is asked")
+    add.add_argument("--agent", help="the agent (default: agents.defaultAgent)")
+    add.add_argument("--channel", help="deliver the answer on this channel ...")
+    add.add_argument("--to", help="... to this chat id (both, or neither: the answer stays in the job's session)")
+    add.add_argument("--account", help="the channel account to deliver from (default: the default account)")
+    common(actions.add_parser("remove", help="remove a job added with cron add")).add_argument("job_id", metavar="JOB")
+    run = common(actions.add_parser("run", help="ask the running gateway to run a job now"))
+    run.add_argument("job_id", metavar="JOB")
+    run.add_argument("--url", help="the gateway's address (default: from gateway.host and gateway.port)")
+
+
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _jobs(settings: Settings) -> list[tuple[Any, str]]:
+    from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added
+
+    configured = [(job, "config") for job in settings.config.cron.jobs]
+    names = {job.id for job, _ in configured}
+    added = [(job, "added") for job in load_added(added_jobs_path(settings.state_dir)) if job.id not in names]
+    return configured + added
+
+
+def _schedule(job: Any) -> str:
+    s = job.schedule
+    return f"cron {s.cron}" if s.cron else f"every {s.every}" if s.every else f"at {s.at}"
+
+
+def _delivery(job: Any) -> str:
+    d = job.delivery
+    if d is None or d.mode == "none":
+        return "session"
+    return f"{d.channel}:{d.to}" + (f" ({d.account_id})" if d.account_id else "")
+
+
+def _list(settings: Settings, as_json: bool) -> int:
+    import anyio
+
+    from rustyclaw.adapters.cron.state_file import JsonScheduleStore
+
+    states = anyio.run(JsonScheduleStore(settings.state_dir / "cron" / "jobs.json").load)
+    rows = []
+    for job, source in _jobs(settings):
+        state = states.get(job.id)
+        rows.append({
+            "id": job.id, "source": source, "enabled": job.enabled, "schedule": _schedule(job),
+            "agent": job.agent or settings.config.agents.default_agent, "delivery": _delivery(job),
+            "nextRun": state.next_run if state else None, "lastRun": state.last_run if state else None,
+            "lastStatus": state.last_status if state else None, "lastError": state.last_error if state else None,
+            "runs": state.runs if state else 0,
+        })
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no cron jobs (add one with `rustyclaw cron add` or under cron.jobs)")
+    for r in rows:
+        status = r["lastStatus"] or "never run"
+        line = (f"{r['id']}\t{r['schedule']}\t{r['agent']}\t-> {r['delivery']}\tnext {_when(r['nextRun'])}"
+                f"\tlast {_when(r['lastRun'])} {status}" + ("" if r["enabled"] else "\t(disabled)"))
+        if r["lastError"]:
+            line += f"\n    error: {r['lastError']}"
+        print(line)
+    return 0
+
+
+def _runs(settings: Settings, job_id: str | None, limit: int, as_json: bool) -> int:
+    from rustyclaw.adapters.cron.run_log import JsonlRunLog
+
+    if limit < 1:
+        raise ConfigError("--limit must be 1 or more")
+    records = JsonlRunLog(settings.state_dir / "cron" / "runs").read(job_id, limit)
+    if as_json:
+        import msgspec
+
+        print(json.dumps(msgspec.to_builtins(records), indent=2))
+        return 0
+    if not records:
+        print("no runs recorded" + (f" for {job_id}" if job_id else ""))
+    for r in records:
+        took = f"{r.finished_at - r.started_at:.1f}s"
+        detail = r.error if r.status == "error" else (r.note or "")
+        print(f"{_when(r.started_at)}\t{r.job_id}\t{r.status}\t{took}\t{detail}")
+    return 0
+
+
+def _add(settings: Settings, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added, save_added
+    from rustyclaw.checks import check_cron, check_cron_delivery
+    from rustyclaw.config.schema import CronJobConfig, RustyClawConfig
+
+    if any(job.id == args.job_id for job, _ in _jobs(settings)):
+        raise ConfigError(f"a cron job {args.job_id!r} exists already (see: rustyclaw cron list)")
+    if (args.channel is None) != (args.to is None):
+        raise ConfigError("--channel and --to go together (or leave both out to keep answers in the session)")
+    spec: dict[str, Any] = {"id": args.job_id, "message": args.message, "schedule": {
+        k: v for k, v in (("cron", args.cron_expr), ("every", args.every), ("at", args.at)) if v is not None}}
+    if args.agent:
+        spec["agent"] = args.agent
+    if args.channel:
+        spec["delivery"] = {"channel": args.channel, "to": args.to,
+                            **({"accountId": args.account} if args.account else {})}
+    try:
+        job = CronJobConfig.model_validate(spec)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"cron add {args.job_id}: {'.'.join(map(str, first['loc']))}: {first['msg']}") from exc
+    # The same checks `config validate` runs on cron.jobs: the schedule parses, the agent and channel exist.
+    probe = RustyClawConfig.model_validate(
+        {**settings.config.model_dump(by_alias=True, mode="python"), "cron": {"jobs": [job]}})
+    problems = check_cron(probe) + check_cron_delivery(probe)
+    if problems:
+        raise ConfigError(f"cron add {args.job_id}: " + "; ".join(message for _, message in problems))
+    path = added_jobs_path(settings.state_dir)
+    save_added(path, [*load_added(path), job])
+    print(f"added {job.id} ({_schedule(job)}, -> {_delivery(job)}) to {path}; "
+          "a running gateway picks it up at its next start")
+    return 0
+
+
+def _remove(settings: Settings, job_id: str) -> int:
+    from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added, save_added
+
+    if any(job.id == job_id for job in settings.config.cron.jobs):
+        raise ConfigError(f"{job_id!r} is in cron.jobs of {settings.source or 'the config'}: remove it there")
+    path = added_jobs_path(settings.state_dir)
+    jobs = load_added(path)
+    kept = [job for job in jobs if job.id != job_id]
+    if len(kept) == len(jobs):
+        raise ConfigError(f"no cron job {job_id!r} was added with cron add (see: rustyclaw cron list)")
+    save_added(path, kept)
+    print(f"removed {job_id}; a running gateway stops it at its next start")
+    return 0
+
+
+def _run_now(settings: Settings, job_id: str, url: str | None) -> int:
+    import httpx
+
+    from rustyclaw.cli_status import _host
+
+    gateway = settings.config.gateway
+    base = (url or f"http://{_host(gateway.host)}:{gateway.port}").rstrip("/")
+    headers = {"authorization": f"Bearer {gateway.auth.token}"} if gateway.auth.token else {}
+    try:
+        response = httpx.post(f"{base}/api/control/cron/run", json={"id": job_id}, headers=headers, timeout=None)
+    except httpx.HTTPError as exc:
+        raise RustyClawError(f"no gateway answers at {base} ({type(exc).__name__}); `cron run` needs "
+                             "`rustyclaw serve` running") from exc
+    if response.status_code == 404:
+        raise RustyClawError(f"the gateway has no cron job {job_id!r} (jobs added since its start run after a restart)")
+    if response.status_code != 200:
+        raise RustyClawError(f"the gateway refused: HTTP {response.status_code} {response.text[:200]}")
+    job: dict[str, Any] = next((j for j in response.json().get("jobs", []) if j.get("id") == job_id), {})
+    status, error = job.get("last_status"), job.get("last_error")
+    print(f"{job_id}: {status}" + (f": {error}" if error else ""))
+    return 0 if status == "ok" else 1
+
+
+def run_cron(args: argparse.Namespace) -> int:
+    from rustyclaw.settings import load_settings
+
+    settings = load_settings(args.config)
+    if args.action == "list":
+        return _list(settings, args.json)
+    if args.action == "runs":
+        return _runs(settings, args.job_id, args.limit, args.json)
+    if args.action == "add":
+        return _add(settings, args)
+    if args.action == "remove":
+        return _remove(settings, args.job_id)
+    return _run_now(settings, args.job_id, args.url)
