@@ -156,7 +156,8 @@ async def test_whatsapp_turns_in_flight_are_answered_once_after_a_restart(
             assert (await meta.post(text_message(user, "third", wamid=new_wamid()))).status_code == 200
         for user in users:
             assert await graph.wait_texts(user, 3, within=60) == [ANSWER] * 3
-        ready = httpx.get(f"{second.url}/readyz").json()
+        async with httpx.AsyncClient(timeout=10) as http:
+            ready = (await http.get(f"{second.url}/readyz")).json()
         assert ready["delivery"]["journal"] is True and ready["delivery"]["failed"] == 0
 
 
