@@ -7,6 +7,7 @@ import logging
 import socket
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
@@ -40,6 +41,11 @@ def llama_server_available() -> bool:
 
 async def probe(base_url: str, timeout: float = 1.0) -> bool:  # noqa: ASYNC109 - an HTTP timeout
     """Whether `{base_url}/models` answers 200 within `timeout` seconds."""
+    parsed = urllib.parse.urlsplit(f"{base_url.rstrip('/')}/models")
+    if parsed.scheme == "http" and parsed.hostname:
+        # A bare HTTP/1.1 GET: `/readyz` probes with it, and importing httpx for that would add
+        # 10 MB to the idle gateway (benchmarks/bench_gateway_memory.py).
+        return await _plain_http_ok(parsed, timeout)
     import httpx
 
     try:
@@ -48,6 +54,25 @@ async def probe(base_url: str, timeout: float = 1.0) -> bool:  # noqa: ASYNC109 
     except httpx.HTTPError:
         return False
     return response.status_code == 200
+
+
+async def _plain_http_ok(url: urllib.parse.SplitResult, seconds: float) -> bool:
+    host = url.hostname or ""
+    target = url.path + (f"?{url.query}" if url.query else "")
+    host_header = f"[{host}]" if ":" in host else host
+    request = f"GET {target} HTTP/1.1\r\nHost: {host_header}:{url.port or 80}\r\nConnection: close\r\n\r\n"
+    with anyio.move_on_after(seconds):
+        try:
+            async with await anyio.connect_tcp(host, url.port or 80) as stream:
+                await stream.send(request.encode("ascii"))
+                head = b""
+                while b"\r\n" not in head and len(head) < 1024:
+                    head += await stream.receive(1024)
+        except (OSError, anyio.EndOfStream, anyio.BrokenResourceError):
+            return False
+        parts = head.split(b" ", 2)
+        return len(parts) >= 2 and parts[0].startswith(b"HTTP/1.") and parts[1] == b"200"
+    return False
 
 
 def free_port() -> int:
