@@ -211,6 +211,7 @@ class Root:
             sandbox=self.sandbox, channels_send=send, audit=JsonlAuditLog.in_state_dir(self.state_dir),
         )
         tools = self.tool_setup.registry
+        tools.set_timeouts(cfg.tools.timeout_seconds, cfg.tools.timeouts)  # /stop ends a stuck call too
         web_fetch = next((t for t in self.tool_setup.tools if t.spec.name == "web_fetch"), None)
         self.plugins = PluginSetup(
             cfg, self.state_dir, self.clock,

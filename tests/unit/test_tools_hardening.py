@@ -147,3 +147,19 @@ async def test_stop_cancels_a_stuck_tool_call() -> None:
     finally:
         stuck.release.set()
     assert scope.cancelled_caught
+
+
+async def test_the_core_takes_the_timeouts_from_the_config(tmp_path: Path) -> None:
+    from rustyclaw.app import bootstrap
+    from rustyclaw.settings import load_settings
+    from tests.unit.fakes import ScriptedLLM
+
+    config = tmp_path / "config.yaml"
+    config.write_text(f"gateway: {{stateDir: {tmp_path}}}\nagents: {{workspace: {tmp_path / 'ws'}}}\n"
+                      "llm: {embedded: {enabled: false}}\n"
+                      "tools: {timeoutSeconds: 45, timeouts: {read: 5}}\n", encoding="utf-8")
+    settings = load_settings(config, env={"RUSTYCLAW_HOME": str(tmp_path)})
+    async with bootstrap(settings, "core", llm=ScriptedLLM()) as root:
+        assert root.tool_setup is not None
+        registry = root.tool_setup.registry
+        assert (registry.timeout_for("read"), registry.timeout_for("write")) == (5, 45)
