@@ -23,6 +23,7 @@ from rustyclaw.domain.compaction import (
 from rustyclaw.domain.context import ContextBuilder
 from rustyclaw.domain.errors import LLMError
 from rustyclaw.domain.messages import ChatMessage
+from rustyclaw.domain.task_routing import SUMMARY_TASK
 from rustyclaw.ports.llm import LLMClient, LLMRequest
 
 log = logging.getLogger("rustyclaw.compaction")
@@ -115,6 +116,7 @@ class Compactor:
                     ChatMessage(role="user", content=summary_request_text(summary, part, instructions)),
                 ],
                 model=model,
+                task=SUMMARY_TASK,  # llm.routes.summary when configured
                 max_tokens=budget.summary_tokens,
                 temperature=0.2,
             )

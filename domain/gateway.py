@@ -24,6 +24,7 @@ from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.session_keys import agent_of, session_key
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.domain.settings import AgentSettings
+from rustyclaw.domain.task_routing import turn_task
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import Emit, MediaResolver
 from rustyclaw.ports.llm import LLMClient
@@ -419,18 +420,19 @@ class Gateway:
         compacted first when it nears the window; a server that still finds the prompt too long
         teaches its window and gets one retry after a forced compaction."""
         model = self._session_model(entry)
+        task = turn_task(message)  # llm.routes.<task> (vision, code, fast), default when unrouted
         maintenance = self._maintenance
         if maintenance is None:
             history = await self.sessions.history(entry)
             return await self._agent.run(base_prompt, history, tool_context, commit=commit, emit=emit,
-                                         model=model, options=message.options)
+                                         model=model, task=task, options=message.options)
         fixed = self._agent.fixed_tokens(base_prompt, tool_context, message.options)
         prepared = await maintenance.prepare(entry, await maintenance.view(entry), fixed, window, model)
         for attempt in (1, 2):
             try:
                 return await self._agent.run(
                     base_prompt + summary_section(prepared.view.summary), prepared.view.messages, tool_context,
-                    commit=commit, emit=emit, model=model, options=message.options, context_tokens=window,
+                    commit=commit, emit=emit, model=model, task=task, options=message.options, context_tokens=window,
                 )
             except ContextOverflowError as exc:
                 if attempt == 2:

@@ -22,6 +22,7 @@ from rustyclaw.domain.compaction import Budget, MemoryFlushSettings, chunk, rend
 from rustyclaw.domain.context import ContextBuilder
 from rustyclaw.domain.errors import LLMError, ToolError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
+from rustyclaw.domain.task_routing import SUMMARY_TASK
 from rustyclaw.ports.llm import LLMClient, LLMRequest
 from rustyclaw.ports.memory import MemoryFiles, MemorySource
 from rustyclaw.ports.workspace import Workspace
@@ -123,6 +124,7 @@ class MemoryFlusher:
                             + f"\n\nNotes for {path}, or {SILENT_TOKEN}:"),
             ],
             model=self.settings.model or model,
+            task=SUMMARY_TASK,  # llm.routes.summary when configured
             max_tokens=budget.summary_tokens,
             temperature=0.2,
         )
