@@ -155,6 +155,9 @@ def run_onboard(args: argparse.Namespace, prompter: Prompter | None = None) -> i
         config["gateway"] = gateway
     if channels:
         config["channels"] = channels
+        # A bot on a chat platform may be reached by others (pairing approves them): each sender
+        # gets their own session instead of sharing the main one (OpenClaw's advice for shared bots).
+        config["sessions"] = {"dmScope": "per-channel-peer"}
     _write(home, config_path, config, env)
     ui.say(f"\nWrote {config_path} and {home / 'secrets.env'} (tokens only in secrets.env, mode 600).")
     if "RUSTYCLAW_TOKEN" in env:

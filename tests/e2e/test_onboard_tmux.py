@@ -120,6 +120,7 @@ def test_onboard_in_a_terminal_ends_in_a_working_chat(
     assert config["gateway"]["auth"]["token"] == "${RUSTYCLAW_TOKEN}"
     assert config["channels"]["telegram"]["botToken"] == "${TELEGRAM_BOT_TOKEN}"
     assert "discord" not in config["channels"]
+    assert config["sessions"]["dmScope"] == "per-channel-peer"  # a bot others can reach: one session each
     assert TELEGRAM_TOKEN not in config_text
     secrets_file = home / "secrets.env"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
