@@ -22,7 +22,11 @@ SHOWN_FAILURES = 5
 
 
 def build_inbox(cfg: RustyClawConfig, state_dir: Path) -> Inbox | None:
-    if not cfg.delivery.journal:
+    """None when the journal is off or no chat platform is enabled (the web chat needs none: its
+    client waits for the answer on its own connection), so an idle web-only gateway opens nothing."""
+    from rustyclaw.security_checks import platform_channels
+
+    if not cfg.delivery.journal or not platform_channels(cfg):
         return None
     if cfg.storage.backend == "postgres":
         from rustyclaw.adapters.inbox.postgres import PostgresInbox

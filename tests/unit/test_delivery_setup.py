@@ -16,9 +16,12 @@ from rustyclaw.domain.messages import InboundMessage
 pytestmark = pytest.mark.anyio
 
 
+TELEGRAM = {"telegram": {"enabled": True, "botToken": "123456:ABC-test"}}
+
+
 def config(tmp_path: Path, **sections: Any) -> RustyClawConfig:
-    return RustyClawConfig.model_validate({"gateway": {"stateDir": str(tmp_path)}, **sections},
-                                          context={"home": tmp_path})
+    data: dict[str, Any] = {"gateway": {"stateDir": str(tmp_path)}, "channels": TELEGRAM, **sections}
+    return RustyClawConfig.model_validate(data, context={"home": tmp_path})
 
 
 def test_the_journal_follows_the_storage_backend(tmp_path: Path) -> None:
@@ -27,6 +30,7 @@ def test_the_journal_follows_the_storage_backend(tmp_path: Path) -> None:
     assert isinstance(build_inbox(config(tmp_path, storage={"backend": "json"}), tmp_path), SqliteInbox)
     assert isinstance(build_inbox(config(tmp_path, storage={"backend": "postgres"}), tmp_path), PostgresInbox)
     assert build_inbox(config(tmp_path, delivery={"journal": False}), tmp_path) is None
+    assert build_inbox(config(tmp_path, channels={}), tmp_path) is None  # web only: nothing to journal
 
 
 async def test_the_report_counts_and_names_the_latest_failures(tmp_path: Path) -> None:
