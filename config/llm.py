@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from rustyclaw.config.base import AutoOrBool, ModelRef, ProblemsError, SecretStrValue, Section, section
+from rustyclaw.config.llm_cache import CacheConfig
 
 # Routes may name the embedded llama.cpp server (llm.embedded) as this provider, e.g. "embedded/smollm2".
 EMBEDDED_PROVIDER = "embedded"
@@ -45,6 +46,8 @@ class EmbeddedModelConfig(Section):
     model: str | None = None
     port: int = Field(0, ge=0, le=65535)
     context_size: int = Field(4096, ge=256)
+    # More local models, alias -> .gguf path, each in its own server as `embedded/<alias>` (llm.cache).
+    models: dict[str, str] = Field(default_factory=dict)
 
 
 def _default_providers() -> dict[str, ProviderConfig]:
@@ -69,6 +72,7 @@ class LLMConfig(Section):
     # stream). A server that hangs before its first token costs at most this, not attempts x timeout.
     request_timeout_seconds: float = Field(180.0, gt=0)
     embedded: EmbeddedModelConfig = section()
+    cache: CacheConfig = section()
 
     @model_validator(mode="after")
     def _routes_name_known_providers(self) -> LLMConfig:

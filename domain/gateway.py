@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -92,8 +92,11 @@ class Gateway:
         voice: VoiceNotes | None = None,
         hooks: TurnHooks | None = None,
         maintenance: ContextMaintenance | None = None,
+        loaded_models: Callable[[], Awaitable[list[str]]] | None = None,
     ) -> None:
         self.sessions = sessions
+        # What the model servers have loaded now (llm.cache), for `/model`; None: not known here.
+        self._loaded_models = loaded_models
         # The model's real window, the too-long check and compaction (None: the configured window only).
         self._maintenance = maintenance
         self._agent = agent
@@ -277,6 +280,9 @@ class Gateway:
                 entry, command.args, self._model_of(entry), self._llm.known_models(),
                 lambda ref: "/" in ref and ref.split("/", 1)[0] in providers,
             )
+            if not command.args.strip() and self._loaded_models is not None:
+                loaded = await self._loaded_models()
+                text += "\nLoaded now: " + (", ".join(loaded) or "none")
             await self.sessions.touch(entry, message)
         return Reply(text=text, session_key=entry.key, session_id=entry.session_id, command=command.name)
 

@@ -239,7 +239,8 @@ class Root:
             per_file_chars=agents.bootstrap_max_chars, total_chars=agents.bootstrap_total_max_chars,
         )
         gateway = Gateway(sessions, runner, prompts, llm, self.clock, agents, access,
-                          elevation=self.tool_setup.policy, voice=self.voice, hooks=self.plugins.hooks)
+                          elevation=self.tool_setup.policy, voice=self.voice, hooks=self.plugins.hooks,
+                          loaded_models=None if self._llm_given else self.models.loaded_models)
         if self.tool_setup.turns is not None:
             self.tool_setup.turns.bind(gateway)  # sessions_send / sessions_spawn start turns through it
         return gateway

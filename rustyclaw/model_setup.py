@@ -22,6 +22,8 @@ from rustyclaw.adapters.llm.embedded_llama import (
     llama_server_available,
     probe,
 )
+from rustyclaw.adapters.llm.model_pool import EmbeddedModelPool, PooledModel
+from rustyclaw.adapters.llm.ollama_warm import ollama_loaded, ollama_preload
 from rustyclaw.adapters.llm.openai_compat import OpenAICompatProvider
 from rustyclaw.adapters.llm.routing import Provider, RetryPolicy, Route, RoutedLLM
 from rustyclaw.config.schema import RustyClawConfig
@@ -32,6 +34,8 @@ from rustyclaw.settings_map import secret_value
 log = logging.getLogger("rustyclaw.models")
 
 EMBEDDED_PROVIDER = "local"
+# llm.embedded.models: routes name `embedded/<alias>` (config/llm.py's EMBEDDED_PROVIDER).
+POOL_PROVIDER = "embedded"
 
 NO_MODEL_NOTICE = (
     "No language model answers. Start Ollama (http://localhost:11434), install the embedded model "
@@ -84,6 +88,7 @@ class ModelSetup:
         self._deferred: DeferredProvider | None = None
         self.notice: str | None = None
         self.llm: RoutedLLM | None = None
+        self.pool: EmbeddedModelPool | None = None
 
     def _providers(self) -> dict[str, Provider]:
         llm = self._cfg.llm
@@ -114,8 +119,8 @@ class ModelSetup:
                   for task, r in llm_cfg.routes.items()}
         mode = str(llm_cfg.embedded.enabled).lower()
         use_embedded = mode == "true"
-        if mode == "auto":
-            head = routes["default"].primary.partition("/")[0]
+        head = routes["default"].primary.partition("/")[0]
+        if mode == "auto" and head in llm_cfg.providers:  # a default on the embedded pool needs no probe
             base_url = llm_cfg.providers[head].base_url
             use_embedded = not await probe(base_url, timeout=1.0)
             if use_embedded:
@@ -141,8 +146,44 @@ class ModelSetup:
                 ref = f"{EMBEDDED_PROVIDER}/{server.model_alias}"
                 routes = {task: Route(primary=ref, fallbacks=(r.primary, *r.fallbacks))
                           for task, r in routes.items()}
+        if llm_cfg.embedded.models:
+            # llm.cache: several local models, each in its own server, kept warm (LRU, idle unload).
+            cache = llm_cfg.cache
+            self.pool = EmbeddedModelPool(
+                POOL_PROVIDER,
+                {alias: PooledModel(alias, _home_path(path), n_ctx=llm_cfg.embedded.context_size)
+                 for alias, path in llm_cfg.embedded.models.items()},
+                max_loaded=cache.max_loaded, idle_unload_seconds=cache.idle_unload_seconds,
+                stream_idle_timeout=llm_cfg.stream_idle_timeout_seconds,
+            )
+            providers[POOL_PROVIDER] = self.pool
         self.llm = RoutedLLM(providers, routes, self._retry())
         return self.llm
+
+    async def keep_warm(self) -> None:
+        """Preloads `llm.cache.preload` (embedded models into the pool, Ollama models with
+        keep_alive), then unloads idle embedded models until cancelled."""
+        cache = self._cfg.llm.cache
+        for ref in cache.preload:
+            provider, _, model = ref.partition("/")
+            try:
+                if provider == POOL_PROVIDER and self.pool is not None:
+                    await self.pool.preload((model,))
+                elif provider in self._cfg.llm.providers:
+                    await ollama_preload(self._cfg.llm.providers[provider].base_url, model, cache.keep_alive)
+            except LLMUnavailableError as exc:
+                log.warning("llm.cache.preload %s: %s", ref, exc)
+        if self.pool is not None:
+            await self.pool.run_idle_unload(lambda: None)
+
+    async def loaded_models(self) -> list[str]:
+        """What is loaded now: the embedded pool's servers and what each Ollama provider reports."""
+        found = [f"{POOL_PROVIDER}/{m.alias}" for m in self.pool.loaded()] if self.pool is not None else []
+        if self.embedded is not None and self.embedded.running:
+            found.append(f"{EMBEDDED_PROVIDER}/{self.embedded.model_alias}")
+        for name, provider in self._cfg.llm.providers.items():
+            found += [f"{name}/{model}" for model in await ollama_loaded(provider.base_url, timeout=1.0)]
+        return found
 
     def embedded_ready(self) -> bool:
         """The embedded server has started (False while it loads, or without one)."""
@@ -160,7 +201,11 @@ class ModelSetup:
         return find_smollm2_model()
 
     async def run_embedded(self) -> None:
-        """Starts the embedded server (a background task of the application)."""
+        """Starts the embedded server, then keeps models warm (a background task of the application)."""
+        await self._start_embedded()
+        await self.keep_warm()
+
+    async def _start_embedded(self) -> None:
         if self.embedded is None or self._deferred is None:
             return
         try:
@@ -179,3 +224,6 @@ class ModelSetup:
         if self.embedded is not None:
             await self.embedded.aclose()
 
+
+def _home_path(path: str) -> Path:
+    return Path(path).expanduser()  # no I/O: `~` comes from the environment

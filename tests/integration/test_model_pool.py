@@ -76,3 +76,35 @@ async def test_a_full_pool_unloads_its_lru_model_and_idle_models_are_unloaded() 
         assert models.loaded() == []
         await llm.complete(ask("smol-b"))  # loads again on demand
         assert models.starts == 3
+
+
+async def test_the_root_keeps_configured_embedded_models_warm_and_model_lists_them(tmp_path: Path) -> None:
+    from rustyclaw.app import bootstrap
+    from rustyclaw.config.schema import RustyClawConfig
+    from rustyclaw.domain.messages import InboundMessage
+    from rustyclaw.settings import settings_of
+
+    (tmp_path / "ws").mkdir()
+    path = str(smollm2())
+    cfg = RustyClawConfig.model_validate({
+        "gateway": {"stateDir": str(tmp_path / "state")},
+        "agents": {"workspace": str(tmp_path / "ws")},
+        "llm": {"providers": {}, "embedded": {"models": {"smol-a": path, "smol-b": path}, "contextSize": 1024},
+                "routes": {"default": {"primary": "embedded/smol-a"}, "code": {"primary": "embedded/smol-b"}},
+                "cache": {"maxLoaded": 2}, "maxTokens": 8, "contextTokens": 1024, "retry": {"attempts": 1}},
+        "tools": {"profile": "minimal"},
+        "storage": {"backend": "sqlite"},
+    })
+
+    def cli(text: str) -> InboundMessage:
+        return InboundMessage(channel="cli", peer_id="me", sender_id="me", text=text)
+
+    async with bootstrap(settings_of(cfg), "core") as root:
+        pool = root.models.pool
+        assert pool is not None
+        for text in ("hello", "hello again", "```\nx = 1\n```", "thanks"):
+            reply = await root.gateway.handle(cli(text))
+            assert reply is not None and reply.error is None, reply
+        assert pool.starts == 2  # smol-a once, smol-b once: every later request found its model warm
+        shown = await root.gateway.handle(cli("/model"))
+    assert shown is not None and "Loaded now: embedded/smol-b, embedded/smol-a" in shown.text
