@@ -29,6 +29,8 @@ def config(tmp_path: Path, base_url: str) -> RustyClawConfig:
         "bindings": [
             {"agentId": "help", "match": {"channel": "telegram", "accountId": "*"}},
             {"agentId": "ops", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": "777"}}},
+            # The web chat's page session is its peer.
+            {"agentId": "help", "match": {"channel": "web", "peer": {"kind": "direct", "id": "kiosk"}}},
         ],
         "sessions": {"dmScope": "per-channel-peer"},
         "llm": {"providers": {"mock": {"baseUrl": base_url}}, "routes": {"default": {"primary": "mock/m"}},
@@ -85,3 +87,26 @@ async def test_an_explicit_agent_hint_wins_over_bindings(mock_llm: LLMockServer,
         message = InboundMessage(channel="telegram", peer_id="777", sender_id="777", text="hi", agent_hint="main")
         reply = await root.gateway.handle(message)
     assert reply is not None and reply.session_key == "agent:main:telegram:direct:777"
+
+
+async def test_the_web_chat_follows_bindings_and_the_openai_model_names_its_agent(
+    mock_llm: LLMockServer, tmp_path: Path
+) -> None:
+    import httpx
+
+    from rustyclaw.adapters.http.app import create_app
+    from rustyclaw.adapters.http.settings import HttpSettings
+
+    cfg = config(tmp_path, mock_llm.base_url)
+    mock_llm.reply("help at the kiosk").reply("main on the page").reply("ops via the API")
+    async with bootstrap(settings_of(cfg), "core") as root:
+        app = create_app(root.gateway, HttpSettings(openai_enabled=True, agent_ids=root.settings.agents.agent_ids))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+            kiosk = (await http.post("/api/chat", json={"message": "hi", "session": "kiosk"})).json()
+            page = (await http.post("/api/chat", json={"message": "hi", "session": "desk"})).json()
+            api = (await http.post("/v1/chat/completions", json={
+                "model": "rustyclaw/ops", "user": "desk", "messages": [{"role": "user", "content": "hi"}]})).json()
+        keys = {e.key for e in await root.store.list_sessions()}
+    assert kiosk["reply"] == "help at the kiosk" and page["reply"] == "main on the page"
+    assert api["model"] == "rustyclaw/ops" and api["choices"][0]["message"]["content"] == "ops via the API"
+    assert {"agent:help:openai-user:kiosk", "agent:main:openai-user:desk", "agent:ops:openai-user:desk"} <= keys
