@@ -15,6 +15,7 @@ from rustyclaw.adapters.memory.files import WorkspaceMemoryFiles
 from rustyclaw.adapters.memory.fts import FtsMemoryIndex
 from rustyclaw.adapters.tools.memory import MemoryGetTool, MemorySearchTool
 from rustyclaw.config.compaction import CompactionConfig, MemoryConfig
+from rustyclaw.config.llm import EMBEDDED_PROVIDER as CONFIG_EMBEDDED_PROVIDER
 from rustyclaw.config.llm import LLMConfig
 from rustyclaw.domain.agent import AgentRunner
 from rustyclaw.domain.compaction import CompactionSettings, MemoryFlushSettings
@@ -32,6 +33,7 @@ from rustyclaw.ports.tools import Tool
 from rustyclaw.settings_map import secret_value
 
 INDEX_FILE = Path("memory") / "index.sqlite"
+EMBEDDED_POOL = CONFIG_EMBEDDED_PROVIDER  # routes name the pool's models `embedded/<alias>`
 
 
 def compaction_settings(cfg: CompactionConfig) -> CompactionSettings:
@@ -63,7 +65,8 @@ def window_probe(llm: LLMConfig, embedded: EmbeddedLlamaServer | None, embedded_
         key = secret_value(provider.api_key)
         if key:
             headers[name] = {"authorization": f"Bearer {key}"}
-    known: dict[str, int] = {}
+    # The embedded pool (llm.embedded.models) runs each alias with llm.embedded.contextSize.
+    known: dict[str, int] = {f"{EMBEDDED_POOL}/{alias}": llm.embedded.context_size for alias in llm.embedded.models}
     if embedded is not None:
         base_urls[embedded_provider] = embedded.base_url
         known[f"{embedded_provider}/{embedded.model_alias}"] = embedded.n_ctx

@@ -29,10 +29,12 @@ async def test_probe_knows_the_embedded_window_and_keeps_keys_to_their_provider(
         "providers": {"vllm": {"baseUrl": "http://10.0.0.5:8000/v1", "apiKey": "sk-secret-value"},
                       "ollama": {"baseUrl": "http://localhost:11434/v1"}},
         "routes": {"default": {"primary": "ollama/llama3.2"}},
+        "embedded": {"contextSize": 3072, "models": {"tiny": "/models/tiny.gguf"}},
     })
     server = EmbeddedLlamaServer(Path("/nonexistent.gguf"), port=40123, n_ctx=2048, model_alias="smollm2")
     probe = window_probe(llm, server, "local")
     assert await probe.context_window("local/smollm2") == 2048
+    assert await probe.context_window("embedded/tiny") == 3072  # the embedded pool's contextSize
     assert probe._base_urls["local"] == "http://127.0.0.1:40123/v1"
     assert probe._headers == {"vllm": {"authorization": "Bearer sk-secret-value"}}
     # An explicit llm.contextTokens is the user's word: servers are not asked, the embedded one is known.
