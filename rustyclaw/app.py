@@ -43,12 +43,14 @@ from rustyclaw.domain.messages import SessionEntry
 from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.lifecycle import Lifecycle, Ready
+from rustyclaw.mcp_setup import McpSetup
 from rustyclaw.model_setup import ModelSetup
 from rustyclaw.plugins_setup import PluginSetup, TextFetcher, fetch_through, send_through
 from rustyclaw.ports.llm import LLMClient
 from rustyclaw.ports.sandbox import Sandbox
 from rustyclaw.ports.storage import StorageBackend
 from rustyclaw.settings import Settings
+from rustyclaw.skills_setup import SkillsSetup
 from rustyclaw.tools_setup import ToolSetup, build_tools, workspace_resolver
 from rustyclaw.voice_setup import build_voice
 
@@ -83,6 +85,9 @@ class Root:
         self.tool_setup: ToolSetup | None = None
         self.sandbox: Sandbox | None = None
         self.plugins: PluginSetup | None = None
+        # MCP servers' tools and skills (nothing is imported or started without mcp.servers / skills).
+        self.mcp = McpSetup(cfg, self.state_dir)
+        self.skills = SkillsSetup(cfg, self.state_dir, workspace_resolver(cfg, Path(cfg.agents.workspace)))
         self._gateway: Gateway | None = None
         self.host = host or cfg.gateway.host
         self.port = cfg.gateway.port if port is None else port
@@ -141,6 +146,7 @@ class Root:
         if self.voice is not None:
             life.step("voice", self.voice.start, self.voice.aclose)
         life.step("gateway", self._start_gateway, self._stop_gateway)
+        life.step("mcp", self.mcp.start, self.mcp.aclose)
         life.step("plugins", self._start_plugins, self._stop_plugins)
         life.service("embedded-model", _background(self.models.run_embedded))
         life.service("session-turns", self._run_session_turns)
@@ -223,6 +229,8 @@ class Root:
             return str(entry.model or agents.agent_models.get(entry.agent_id) or llm.model_for("default"))
 
         tools.register(SessionStatusTool(self.store, model_of))
+        self.mcp.attach(tools, self.tool_setup.policy)
+        self.skills.wrap_read(tools, self.tool_setup.tools)
         context = ContextBuilder(make_tokenizer("auto"), agents.pruning)
         runner = AgentRunner(
             llm, tools, context, self.clock,
@@ -234,10 +242,10 @@ class Root:
         # The prompt reads each agent's workspace files from the same folder its tools work in.
         workspace = FolderWorkspace(workspace_root, agents.default_agent,
                                     folder_of=workspace_resolver(cfg, workspace_root))
-        prompts = PromptBuilder(
+        prompts = self.skills.prompts(PromptBuilder(
             workspace, base_prompt=agents.system_prompt,
             per_file_chars=agents.bootstrap_max_chars, total_chars=agents.bootstrap_total_max_chars,
-        )
+        ))
         gateway = Gateway(sessions, runner, prompts, llm, self.clock, agents, access,
                           elevation=self.tool_setup.policy, voice=self.voice, hooks=self.plugins.hooks,
                           loaded_models=None if self._llm_given else self.models.loaded_models)

@@ -17,6 +17,7 @@ from pathlib import Path
 from rustyclaw.config.schema import CronJobConfig, RustyClawConfig
 from rustyclaw.domain.cron import Schedule, ScheduleError, ScheduleSpec
 from rustyclaw.domain.errors import ConfigError, RustyClawError
+from rustyclaw.mcp_setup import mcp_problems
 
 Problem = tuple[str, str]  # (key path, what is wrong)
 Check = Callable[[RustyClawConfig], list[Problem]]
@@ -122,6 +123,7 @@ def check_bindings(cfg: RustyClawConfig) -> list[Problem]:
 # One line per check; a new component with start-up rules adds its check here.
 CHECKS: list[Check] = [
     check_cron, check_cron_delivery, check_routes, check_workspaces, check_channels, check_sandbox, check_bindings,
+    mcp_problems,
 ]
 
 

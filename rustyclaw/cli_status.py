@@ -56,6 +56,13 @@ def render(url: str, body: dict[str, Any]) -> str:
     if delivery.get("journal"):
         lines.append(f"delivery {delivery.get('unfinished', 0)} waiting, {delivery.get('failed', 0)} failed "
                      f"(not delivered; see the log), {delivery.get('delivered', 0)} delivered")
+    for name, server in sorted((body.get("mcp") or {}).items()):
+        line = f"mcp      {name}: {server.get('status')}, {server.get('tools')} tools"
+        if server.get("restarts"):
+            line += f", {server['restarts']} restarts"
+        if server.get("error") and server.get("status") != "ready":
+            line += f": {server['error']}"
+        lines.append(line)
     return "\n".join(lines)
 
 

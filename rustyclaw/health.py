@@ -103,6 +103,7 @@ class Health:
         body: dict[str, Any] = {
             "channels": channel_report(self._root),
             "model": await self._model.report(self._root),
+            **({"mcp": self._root.mcp.status()} if self._root.mcp.manager is not None else {}),
         }
         serving = self._root.serving
         if serving is not None:  # counts only: /readyz is open to probes, peers and errors stay in the log
