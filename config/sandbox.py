@@ -50,3 +50,9 @@ class SandboxConfig(Section):
     workspace_access: Literal["none", "ro", "rw"] = "none"
     prune_idle_hours: float = Field(24.0, ge=0)
     docker: DockerConfig = section()
+
+
+class AgentSandboxConfig(Section):
+    """`agents.list[].sandbox`: one agent's own mode; the container settings stay the shared ones."""
+
+    mode: Literal["off", "non-main", "all"]

@@ -42,7 +42,7 @@ from rustyclaw.config.cron_delivery import CronDeliveryConfig
 from rustyclaw.config.delivery import DeliveryConfig
 from rustyclaw.config.llm import EmbeddedModelConfig, LLMConfig, ProviderConfig, RetryConfig, RouteConfig
 from rustyclaw.config.mcp import McpConfig, McpServerConfig
-from rustyclaw.config.sandbox import DockerConfig, SandboxConfig
+from rustyclaw.config.sandbox import AgentSandboxConfig, DockerConfig, SandboxConfig
 from rustyclaw.config.skills import SkillsConfig
 from rustyclaw.config.subagents import AgentSubagentsConfig, SubagentsConfig
 from rustyclaw.config.tools import (
@@ -186,6 +186,8 @@ class AgentConfig(Section):
     mcp: builtins.list[str] | None = None
     skills: builtins.list[str] | None = None
     subagents: AgentSubagentsConfig | None = None
+    # OpenClaw's agents.list[].sandbox: this agent's own sandbox.mode (None: the shared one).
+    sandbox: AgentSandboxConfig | None = None
 
 
 class AgentsConfig(Section):

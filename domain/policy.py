@@ -226,18 +226,22 @@ def session_sandboxed(mode: str, session_key: str, main_session_key: str) -> boo
     return mode == "all" or (mode == "non-main" and session_key != main_session_key)
 
 
-def exec_gate(sandbox_mode: str, main_key: str, host_allowed: bool) -> Gate:
-    """`exec` in a sandboxed session is fine; on the host it needs tools.exec.host and elevation."""
+def exec_gate(sandbox_mode: str, main_key: str, host_allowed: bool,
+              agent_modes: Mapping[str, str] | None = None) -> Gate:
+    """`exec` in a sandboxed session is fine; on the host it needs tools.exec.host and elevation.
+    `agent_modes`: agents with their own sandbox mode (agents.list[].sandbox.mode)."""
+    own = dict(agent_modes or {})
 
     def gate(tool: str, context: ToolContext) -> PolicyDecision | None:
         if tool not in ("exec", "process"):
             return None
-        if session_sandboxed(sandbox_mode, context.session_key, f"agent:{context.agent_id}:{main_key}"):
+        mode = own.get(context.agent_id, sandbox_mode)
+        if session_sandboxed(mode, context.session_key, f"agent:{context.agent_id}:{main_key}"):
             return None
         if not host_allowed:
             return PolicyDecision(
                 verdict="deny",
-                rule=f"sandbox.mode {sandbox_mode} leaves this session on the host and tools.exec.host is false",
+                rule=f"sandbox.mode {mode} leaves this session on the host and tools.exec.host is false",
             )
         return PolicyDecision(verdict="elevated", rule="exec on the host needs /elevated on")
 

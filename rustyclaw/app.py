@@ -51,7 +51,7 @@ from rustyclaw.ports.sandbox import Sandbox
 from rustyclaw.ports.storage import StorageBackend
 from rustyclaw.settings import Settings
 from rustyclaw.skills_setup import SkillsSetup
-from rustyclaw.tools_setup import ToolSetup, build_tools, workspace_resolver
+from rustyclaw.tools_setup import ToolSetup, build_tools, sandbox_needed, workspace_resolver
 from rustyclaw.voice_setup import build_voice
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ class Root:
             # Cron runs in the one gateway that holds the state folder (a `chat` beside it must not
             # run the same jobs, or race it writing cron/jobs.json).
             life.service("cron", self._run_cron)
-        if self.settings.config.sandbox.mode != "off":
+        if sandbox_needed(self.settings.config):
             life.service("sandbox-pruning", self._prune_sandbox)
 
     async def _start_model(self) -> None:
@@ -207,7 +207,7 @@ class Root:
         access: AccessGate | None = self.channels.access if self.channels is not None else None
         send = self.channels.send if self.channels is not None else None
         sessions = SessionService(self.store, self.clock, self.settings.sessions, locks=self.store)
-        if cfg.sandbox.mode != "off":
+        if sandbox_needed(cfg):  # the shared sandbox.mode or an agent's own
             from rustyclaw.adapters.sandbox.settings import sandbox_from_config
 
             self.sandbox = sandbox_from_config(cfg.sandbox)  # no I/O until the first exec

@@ -83,8 +83,23 @@ def policy_settings(cfg: RustyClawConfig) -> PolicySettings:
     )
 
 
+def agent_sandbox_modes(cfg: RustyClawConfig) -> dict[str, str]:
+    """Agents with their own `sandbox.mode` (agents.list[].sandbox)."""
+    return {a.id: a.sandbox.mode for a in cfg.agents.list if a.sandbox is not None}
+
+
+def sandbox_needed(cfg: RustyClawConfig) -> bool:
+    """Whether any agent runs commands in the sandbox (the shared mode or an agent's own)."""
+    return cfg.sandbox.mode != "off" or any(m != "off" for m in agent_sandbox_modes(cfg).values())
+
+
+def _mode_of(cfg: RustyClawConfig) -> Callable[[str], str]:
+    own, shared = agent_sandbox_modes(cfg), cfg.sandbox.mode
+    return lambda agent_id: own.get(agent_id, shared)
+
+
 def make_policy(cfg: RustyClawConfig) -> ConfiguredPolicy:
-    gate = exec_gate(cfg.sandbox.mode, cfg.sessions.main_key, cfg.tools.exec.host)
+    gate = exec_gate(cfg.sandbox.mode, cfg.sessions.main_key, cfg.tools.exec.host, agent_sandbox_modes(cfg))
     return ConfiguredPolicy(policy_settings(cfg), gate)
 
 
@@ -143,6 +158,7 @@ def build_tools(
             sandbox=sandbox, spec_for=spec_for, mode=cfg.sandbox.mode, scope=cfg.sandbox.scope,
             main_key=cfg.sessions.main_key, host_allowed=cfg.tools.exec.host, workspace_of=workspace_of,
             host_timeout=cfg.sandbox.docker.timeout_seconds, max_output_bytes=cfg.sandbox.docker.max_output_bytes,
+            mode_of=_mode_of(cfg),
         ),
         WebFetchTool(
             Guard(allow_private=fetch.allow_private_network, resolver=resolver),

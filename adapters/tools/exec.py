@@ -64,8 +64,11 @@ class ExecTool:
         workspace_of: WorkspaceOf,
         host_timeout: float = 60.0,
         max_output_bytes: int = 65536,
+        mode_of: Callable[[str], str] | None = None,
     ) -> None:
         self._sandbox = sandbox
+        # agents.list[].sandbox.mode: an agent's own mode (None: `mode` for every agent).
+        self._mode_of = mode_of
         self._spec_for = spec_for
         self._mode = mode
         self._scope = scope
@@ -82,11 +85,12 @@ class ExecTool:
         if len(command) > MAX_COMMAND_CHARS:
             raise ToolError(f"the command is longer than {MAX_COMMAND_CHARS} characters")
         main = f"agent:{context.agent_id}:{self._main_key}"
-        if session_sandboxed(self._mode, context.session_key, main):
+        mode = self._mode_of(context.agent_id) if self._mode_of is not None else self._mode
+        if session_sandboxed(mode, context.session_key, main):
             return format_result(await self._in_sandbox(command, context))
         if not self._host_allowed:
             raise ToolError(
-                f"exec refused: this session is not sandboxed (sandbox.mode: {self._mode}) and running "
+                f"exec refused: this session is not sandboxed (sandbox.mode: {mode}) and running "
                 "commands on the host is disabled (tools.exec.host: false)"
             )
         if not context.elevated:

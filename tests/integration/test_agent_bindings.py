@@ -110,3 +110,39 @@ async def test_the_web_chat_follows_bindings_and_the_openai_model_names_its_agen
     assert kiosk["reply"] == "help at the kiosk" and page["reply"] == "main on the page"
     assert api["model"] == "rustyclaw/ops" and api["choices"][0]["message"]["content"] == "ops via the API"
     assert {"agent:help:openai-user:kiosk", "agent:main:openai-user:desk", "agent:ops:openai-user:desk"} <= keys
+
+
+async def test_an_agents_own_sandbox_mode(mock_llm: LLMockServer, tmp_path: Path, sandbox_engine_url: str) -> None:
+    """agents.list[].sandbox.mode: the bound agent's exec runs in a container (real podman) while the
+    shared mode is off, and the default agent's exec stays refused on the host."""
+    from tests.fixtures.sandbox import BUSYBOX_IMAGE
+
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "box-ws").mkdir()
+    cfg = RustyClawConfig.model_validate({
+        "gateway": {"stateDir": str(tmp_path / "state")},
+        "agents": {"workspace": str(tmp_path / "ws"), "list": [
+            {"id": "box", "workspace": str(tmp_path / "box-ws"), "sandbox": {"mode": "all"}}]},
+        "bindings": [{"agentId": "box", "match": {"channel": "telegram", "peer": {"kind": "direct", "id": "1"}}}],
+        "sandbox": {"mode": "off", "docker": {"image": BUSYBOX_IMAGE, "baseUrl": sandbox_engine_url,
+                                              "memory": "64m", "pidsLimit": 64, "timeoutSeconds": 20}},
+        "tools": {"profile": "coding"},
+        "llm": {"providers": {"mock": {"baseUrl": mock_llm.base_url}}, "routes": {"default": {"primary": "mock/m"}},
+                "embedded": {"enabled": False}, "retry": {"attempts": 1}},
+        "storage": {"backend": "sqlite"},
+    })
+    mock_llm.call_tool("exec", {"command": "echo boxed-$((6*7))"}).reply("ran it")
+    mock_llm.call_tool("exec", {"command": "echo host"}).reply("could not")
+    async with bootstrap(settings_of(cfg), "core") as root:
+        assert root.sandbox is not None  # built for the one agent that needs it
+        await root.gateway.handle(telegram("1", "run it"))
+        await root.gateway.handle(telegram("2", "run it"))
+        box = await root.store.get_session("agent:box:main")
+        main = await root.store.get_session("agent:main:main")
+        assert box is not None and main is not None
+        box_result = [m.content for m in await root.store.load_messages(box) if m.role == "tool"]
+        main_result = [m.content for m in await root.store.load_messages(main) if m.role == "tool"]
+        # The container the agent's scope kept (sandbox.scope: agent) goes with the test.
+        await root.sandbox.prune(0)
+    assert "boxed-42" in box_result[0]
+    assert "not allowed here" in main_result[0] and "sandbox.mode off" in main_result[0]
