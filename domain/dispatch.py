@@ -18,6 +18,11 @@ from rustyclaw.ports.inbox import Inbox, InboxEntry, State, inbox_key
 
 log = logging.getLogger("rustyclaw.dispatch")
 
+# A message whose turn keeps dying with the gateway is answered with GAVE_UP_TEXT after this many starts.
+MAX_RESUMES = 3
+GAVE_UP_TEXT = ("Sorry, I could not answer your message: the gateway restarted several times while "
+                "working on it. Please send it again, perhaps shorter or in parts.")
+
 
 class ChannelDispatcher:
     """The InboundHandler a push channel is started with.
@@ -70,7 +75,19 @@ class ChannelDispatcher:
         return await self._inbox.unfinished(self._channel.name, account)
 
     async def resume(self, entry: InboxEntry) -> None:
-        """Finishes one unfinished entry: sends its kept reply, or runs (or finishes) its turn."""
+        """Finishes one unfinished entry: sends its kept reply, or runs (or finishes) its turn.
+
+        A message whose turn was begun MAX_RESUMES times (each start, the turn died with the
+        process or failed) is not tried again: its sender is told it could not be answered.
+        """
+        if self._inbox is not None and entry.state == "received":
+            if entry.attempts >= MAX_RESUMES:
+                log.error("giving up on a message after %d restarts", entry.attempts,
+                          extra={"peer": entry.message.peer_id})
+                await self._send(entry.key, entry.message, GAVE_UP_TEXT)
+                return
+            with anyio.CancelScope(shield=True):
+                await self._inbox.finish(entry.key, "received", self._now(), attempts=entry.attempts + 1)
         if entry.state == "replied" and entry.reply is not None:
             log.info("sending a reply kept from before the restart", extra={"peer": entry.message.peer_id})
             await self._deliver(entry.key, entry.reply)
