@@ -58,3 +58,47 @@ def test_first_hi_prompt_tokens(gateway_stub_llm: StubLLM, gateway_home: Path, f
                    f"cl100k: system prompt {counts['system_prompt']}, tool schemas {counts['tool_schemas']} "
                    f"({counts['tools']} tools), chat format {counts['chat_format_overhead']}")
     figures.detail("first_hi_prompt", {**counts, "body": body})
+
+
+SKILLS_MCP_BUDGET = 1500
+MCP_FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "mcp_fixture_server.py"
+THREE_SKILLS = {
+    "weather-brief": "Morning weather briefing for the user's city from the weather tool, with what to wear.",
+    "git-helper": "Recipes for everyday git tasks: undo a commit, clean branches, bisect a regression.",
+    "travel-planner": "Plan a trip: dates, budget, bookings checklist and a day-by-day itinerary.",
+}
+
+
+def test_first_hi_prompt_tokens_with_skills_and_mcp(
+    gateway_stub_llm: StubLLM, gateway_home: Path, figures: Figures
+) -> None:
+    """The same first "hi" with 3 skills in the workspace and one MCP server of 10 tools (budget 1,500)."""
+    import sys
+
+    for name, description in THREE_SKILLS.items():
+        folder = gateway_home / "workspace" / "skills" / name
+        folder.mkdir(parents=True)
+        (folder / "SKILL.md").write_text(f"---\nname: {name}\ndescription: {description}\n---\n"
+                                         "Steps the model reads only when the skill is used.\n", encoding="utf-8")
+    mcp = {"servers": {"tools": {"command": sys.executable, "args": [str(MCP_FIXTURE), "stdio", "--only-ten"]}}}
+    serve = ServeProcess(write_config(gateway_home, gateway_stub_llm.base_url, mcp=mcp), gateway_home)
+    serve.start()
+    try:
+        http_load.chat_load("127.0.0.1", serve.port, sessions=1, per_session=1, concurrency=1,
+                            stream=False, prefix="prompt-skills-mcp")
+        bodies = [b for b in gateway_stub_llm.requests() if b.get("model")]
+    finally:
+        serve.stop()
+    body = bodies[-1]
+    assert body["messages"][-1]["content"] == "hi"
+    mcp_tools = [t["function"]["name"] for t in body.get("tools", []) if t["function"]["name"].startswith("tools__")]
+    assert len(mcp_tools) == 10, mcp_tools
+    system = body["messages"][0]["content"]
+    assert all(f"<name>{name}</name>" in system for name in THREE_SKILLS), system
+
+    counts = prompt_tokens(body, make_tokenizer("cl100k").count)
+    figures.record("first_hi_prompt_tokens_skills_mcp", counts["total"], "tokens", SKILLS_MCP_BUDGET,
+                   f"cl100k: system prompt {counts['system_prompt']} (3 skills listed), tool schemas "
+                   f"{counts['tool_schemas']} ({counts['tools']} tools, 10 from MCP), "
+                   f"chat format {counts['chat_format_overhead']}")
+    figures.detail("first_hi_prompt_skills_mcp", {**counts, "body": body})

@@ -176,3 +176,13 @@ def test_skills_install_shows_what_it_asks_and_refuses_malicious_archives(tmp_pa
     denied = rustyclaw(tmp_path, config, "skills", "install", str(sudo), "--global")
     assert denied.returncode == 1 and "refused: it asks for the binary sudo" in denied.stdout
     assert not (tmp_path / "state" / "skills" / "rooter").exists()
+
+
+def test_config_validate_refuses_unknown_mcp_server_names(tmp_path: Path) -> None:
+    config = write_config(tmp_path, agents={"workspace": str(tmp_path / "workspace"),
+                                            "list": [{"id": "main", "mcp": ["ghost"]}]},
+                          mcp={"allowInSandbox": ["phantom"]})
+    result = rustyclaw(tmp_path, config, "config", "validate")
+    assert result.returncode == 2
+    assert "agents.list.0.mcp: 'ghost' is not in mcp.servers (configured: none)" in result.stderr
+    assert "mcp.allowInSandbox: 'phantom' is not in mcp.servers" in result.stderr
