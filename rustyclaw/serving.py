@@ -18,6 +18,7 @@ from rustyclaw.adapters.http.server import HttpServer
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.http.voice_api import VOICE_PATH, voice_app
 from rustyclaw.adapters.storage.instance_lock import InstanceLock
+from rustyclaw.control_setup import control_of
 from rustyclaw.delivery_setup import DeliverySetup
 from rustyclaw.domain.dispatch import ChannelDispatcher
 from rustyclaw.health import Health
@@ -93,7 +94,7 @@ class Serving:
         settings = self.http_settings()
         setup = root.channels
         mounts = {**(setup.mounts if setup is not None else {}), VOICE_PATH: voice_app(gateway, settings)}
-        app = with_mounts(create_app(gateway, settings), mounts)
+        app = with_mounts(create_app(gateway, settings, control_of(root)), mounts)
         self.http = HttpServer(app, root.host, root.port, settings.token)
 
         def on_listening() -> None:
