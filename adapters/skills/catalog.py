@@ -130,13 +130,21 @@ class SkillCatalog:
     rules: SkillRules = field(default_factory=SkillRules)
     facts: HostFacts = field(default_factory=host_facts)
     enabled: bool = True
+    # The roots are looked at (a few stat calls) at most this often per agent: the prompt is built
+    # every turn, and a skill added or edited is still seen within a second.
+    recheck_seconds: float = 1.0
     _cache: dict[str, tuple[tuple[tuple[str, int], ...], list[Skill], list[str]]] = field(default_factory=dict)
+    _checked: dict[str, float] = field(default_factory=dict)
 
     def all_skills(self, agent_id: str) -> tuple[list[Skill], list[str]]:
         """Every skill found for the agent (precedence applied, not gated) and the warnings met."""
+        held = self._cache.get(agent_id)
+        now = time.monotonic()
+        if held is not None and now - self._checked.get(agent_id, -1e9) < self.recheck_seconds:
+            return held[1], held[2]
+        self._checked[agent_id] = now
         roots = self.roots.for_agent(agent_id)
         signature = _signature(roots)
-        held = self._cache.get(agent_id)
         if held is not None and held[0] == signature:
             return held[1], held[2]
         warnings: list[str] = []
@@ -157,3 +165,4 @@ class SkillCatalog:
 
     def refresh(self) -> None:
         self._cache.clear()
+        self._checked.clear()

@@ -238,3 +238,16 @@ def test_frontmatter_that_yaml_refuses_is_read_line_by_line_like_openclaw(tmp_pa
     (folder / "SKILL.md").write_text("---\nname: x\n  - [broken: yaml\n---\n", encoding="utf-8")
     with pytest.raises(ValueError, match="not valid YAML"):
         read_skill(folder / "SKILL.md", "workspace")
+
+
+def test_a_skill_added_later_is_found_when_the_roots_are_looked_at_again(roots: SkillRoots, tmp_path: Path) -> None:
+    catalog = SkillCatalog(roots, recheck_seconds=0)
+    assert "late" not in {s.name for s in catalog.for_agent("main")}
+    write_skill(tmp_path / "workspace" / "skills" / "late", "late", "Added while running.")
+    assert "late" in {s.name for s in catalog.for_agent("main")}
+    held = SkillCatalog(roots, recheck_seconds=3600)
+    before = {s.name for s in held.for_agent("main")}
+    write_skill(tmp_path / "workspace" / "skills" / "later", "later", "Added after the look.")
+    assert {s.name for s in held.for_agent("main")} == before  # not looked at again within the interval
+    held.refresh()
+    assert "later" in {s.name for s in held.for_agent("main")}
