@@ -10,8 +10,8 @@ lifecycle (rustyclaw/lifecycle.py): components start in the order added, stop in
 What each purpose starts, in order (a component that fails stops the ones before it and the
 command exits naming it):
 - "store": the store alone (`sessions`, `storage copy`, `storage import-openclaw`);
-- "core" (chat, mcp serve): store, model, voice, gateway (tools, sandbox, prompts), plugins, and
-  the background services (embedded model start, sandbox pruning);
+- "core" (chat, mcp serve): store, model, voice, gateway (tools, sandbox, prompts), memory (its
+  index), mcp, plugins, and the background services (embedded model start, sandbox pruning);
 - "serve": the instance lock first, then the core with cron, then the channels and the HTTP server.
 
 Adding a component is one `self.life.step(name, start, stop)` (or `.service`/`.context`) line in
@@ -44,7 +44,8 @@ from rustyclaw.domain.prompt import PromptBuilder
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.lifecycle import Lifecycle, Ready
 from rustyclaw.mcp_setup import McpSetup
-from rustyclaw.model_setup import ModelSetup
+from rustyclaw.memory_setup import MemorySetup, compaction_settings, memory_settings, window_probe
+from rustyclaw.model_setup import EMBEDDED_PROVIDER, ModelSetup
 from rustyclaw.plugins_setup import PluginSetup, TextFetcher, fetch_through, send_through
 from rustyclaw.ports.llm import LLMClient
 from rustyclaw.ports.sandbox import Sandbox
@@ -85,6 +86,7 @@ class Root:
         self.tool_setup: ToolSetup | None = None
         self.sandbox: Sandbox | None = None
         self.plugins: PluginSetup | None = None
+        self.memory: MemorySetup | None = None
         # MCP servers' tools and skills (nothing is imported or started without mcp.servers / skills).
         self.mcp = McpSetup(cfg, self.state_dir)
         self.skills = SkillsSetup(cfg, self.state_dir, workspace_resolver(cfg, Path(cfg.agents.workspace)))
@@ -146,6 +148,7 @@ class Root:
         if self.voice is not None:
             life.step("voice", self.voice.start, self.voice.aclose)
         life.step("gateway", self._start_gateway, self._stop_gateway)
+        life.step("memory", self._start_memory, self._stop_memory)
         life.step("mcp", self.mcp.start, self.mcp.aclose)
         life.step("plugins", self._start_plugins, self._stop_plugins)
         life.service("embedded-model", _background(self.models.run_embedded))
@@ -175,6 +178,14 @@ class Root:
             await self.tool_setup.aclose()
         if self.sandbox is not None:
             await self.sandbox.aclose()
+
+    async def _start_memory(self) -> None:
+        assert self.memory is not None
+        await self.memory.start()  # the memory index database; nothing is indexed until a search
+
+    async def _stop_memory(self) -> None:
+        if self.memory is not None:
+            await self.memory.aclose()
 
     async def _start_plugins(self) -> None:
         assert self.plugins is not None
@@ -242,15 +253,31 @@ class Root:
         # The prompt reads each agent's workspace files from the same folder its tools work in.
         workspace = FolderWorkspace(workspace_root, agents.default_agent,
                                     folder_of=workspace_resolver(cfg, workspace_root))
+        main_key = self.settings.sessions.main_key
         prompts = self.skills.prompts(PromptBuilder(
             workspace, base_prompt=agents.system_prompt,
             per_file_chars=agents.bootstrap_max_chars, total_chars=agents.bootstrap_total_max_chars,
+            memory_main_key=main_key,
         ))
+        # Memory (MEMORY.md, memory/*.md, the FTS5 index, group:memory) and context maintenance
+        # (the model's real window, compaction, the pre-compaction flush): rustyclaw/memory_setup.py.
+        self.memory = MemorySetup(
+            self.state_dir, workspace.folder, self.store, self.store, memory_settings(cfg.memory),
+            compaction_settings(cfg.agents.compaction), main_key=main_key,
+        )
+        for memory_tool in self.memory.tools:
+            tools.register(memory_tool)
+        maintenance = self.memory.maintenance(
+            sessions, llm, context, self.clock, runner,
+            window_probe(cfg.llm, self.models.embedded, EMBEDDED_PROVIDER), agents.context_tokens,
+        )
         gateway = Gateway(sessions, runner, prompts, llm, self.clock, agents, access,
                           elevation=self.tool_setup.policy, voice=self.voice, hooks=self.plugins.hooks,
-                          loaded_models=None if self._llm_given else self.models.loaded_models)
+                          loaded_models=None if self._llm_given else self.models.loaded_models,
+                          maintenance=maintenance)
         if self.tool_setup.turns is not None:
             self.tool_setup.turns.bind(gateway)  # sessions_send / sessions_spawn start turns through it
+        gateway.media = self.tool_setup.media  # the browser's screenshots go out with the turn's reply
         return gateway
 
 
