@@ -141,7 +141,10 @@ def plan_migration(source: Path, home: Path, environ: Mapping[str, str]) -> Migr
         unmapped.append(Unmapped(f"${{{name}}}", "not set where OpenClaw looks (environment, .env, env.vars): "
                                  f"put {name}=... in secrets.env"))  # fmt: skip
     extras = read_extras(source) if layout is not None or (source / "credentials").is_dir() else StateExtras()
-    jobs, skipped_jobs = cron_map(extras.cron_jobs)
+    channels = mapped.data.get("channels", {})
+    enabled = frozenset(name for name, section in channels.items()
+                        if isinstance(section, dict) and section.get("enabled"))
+    jobs, skipped_jobs = cron_map(extras.cron_jobs, enabled)
     unmapped.extend(skipped_jobs)
     if jobs:
         mapped.data.setdefault("cron", {})["jobs"] = jobs

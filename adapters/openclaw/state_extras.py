@@ -91,8 +91,39 @@ def _every(ms: int) -> str:
     return f"{max(1, round(ms / 1000))}s"
 
 
-def cron_map(jobs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Unmapped]]:
-    """RustyClaw `cron.jobs` entries for OpenClaw jobs, and the jobs (or parts) not carried."""
+def _delivery(job: dict[str, Any], label: str, enabled_channels: frozenset[str] | None,
+              skipped: list[Unmapped]) -> dict[str, Any] | None:
+    """OpenClaw's `delivery: {mode, channel, to, accountId}` as RustyClaw's, when it can be carried."""
+    delivery = job.get("delivery")
+    if not isinstance(delivery, dict):
+        return None
+    mode = delivery.get("mode", "announce")
+    if mode == "none":
+        return {"mode": "none"}
+    channel, to = delivery.get("channel"), delivery.get("to")
+    if mode != "announce":
+        skipped.append(Unmapped(f"{label}.delivery", f"delivery mode {mode!r} has no equivalent: answers stay "
+                                                     "in the job's session"))
+        return None
+    if not isinstance(channel, str) or channel == "last" or to in (None, ""):
+        skipped.append(Unmapped(f"{label}.delivery", "delivery to the last chat (no channel and to): name them "
+                                                     "under delivery; answers stay in the job's session"))
+        return None
+    if enabled_channels is not None and channel not in enabled_channels:
+        skipped.append(Unmapped(f"{label}.delivery", f"delivers to {channel!r}, which is not enabled here: "
+                                                     "answers stay in the job's session"))
+        return None
+    out: dict[str, Any] = {"channel": channel, "to": str(to)}
+    if isinstance(delivery.get("accountId"), str):
+        out["accountId"] = delivery["accountId"]
+    return out
+
+
+def cron_map(
+    jobs: list[dict[str, Any]], enabled_channels: frozenset[str] | None = None
+) -> tuple[list[dict[str, Any]], list[Unmapped]]:
+    """RustyClaw `cron.jobs` entries for OpenClaw jobs, and the jobs (or parts) not carried.
+    `enabled_channels`: the channels the migrated config enables (a delivery elsewhere is reported)."""
     out: list[dict[str, Any]] = []
     skipped: list[Unmapped] = []
     used: set[str] = set()
@@ -138,6 +169,9 @@ def cron_map(jobs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Unm
             entry["agent"] = job["agentId"]
         if job.get("enabled") is False:
             entry["enabled"] = False
+        delivery = _delivery(job, label, enabled_channels, skipped)
+        if delivery is not None:
+            entry["delivery"] = delivery
         if job.get("sessionTarget") not in (None, "isolated"):
             skipped.append(Unmapped(f"{label}.sessionTarget", "RustyClaw runs every job in its own cron:<id> session"))
         out.append(entry)
