@@ -151,15 +151,20 @@ class ContextMaintenance:
         return active_view(await self._sessions.history(entry))
 
     def too_long(self, message: ChatMessage, window: int, fixed_tokens: int) -> TooLong | None:
-        """`fixed_tokens`: system prompt, tool schemas and the completion reserve: what the message
-        must share the window with even when every older turn is left out. One message may also
-        take at most half the window: past that, a small local model has no room left for the
-        conversation and every later turn would start by compacting it."""
-        available = min(window - fixed_tokens, window // 2)
+        """Whether the message itself is too long for the window. `fixed_tokens`: system prompt, tool
+        schemas and the completion reserve, what the message must share the window with even when
+        every older turn is left out.
+
+        A message is too long when it takes more than half the window (past that a small local model
+        has no room left for the conversation and every later turn would start by compacting it), or
+        when it does not fit what the rest leaves and is not small itself (an eighth of the window):
+        a short message is never blamed for a prompt that many tool schemas fill.
+        """
+        available = max(0, min(window - fixed_tokens, window // 2))
         cost = self._context.cost(message)
-        if cost <= available:
-            return None
-        return TooLong(message_tokens=cost, available=max(0, available), window=window)
+        if cost > window // 2 or (cost > available and cost > window // 8):
+            return TooLong(message_tokens=cost, available=available, window=window)
+        return None
 
     @staticmethod
     def exclude(message: ChatMessage) -> None:

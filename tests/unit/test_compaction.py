@@ -178,6 +178,10 @@ async def test_too_long_check_uses_the_window() -> None:
     # At most half the window for one message, however little else the request carries.
     half = maintenance.too_long(ChatMessage(role="user", content="word " * 210), 400, 10)
     assert half is not None and half.available == 200
+    # A short message is not blamed when tool schemas fill the window; a mid-sized one is.
+    assert maintenance.too_long(ChatMessage(role="user", content="hi there"), 400, 500) is None
+    mid = maintenance.too_long(ChatMessage(role="user", content="word " * 80), 400, 350)
+    assert mid is not None and mid.available == 50
 
 
 async def test_windows_probe_cache_and_shrink() -> None:
