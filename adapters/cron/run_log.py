@@ -14,7 +14,7 @@ from rustyclaw.domain.errors import StorageError
 
 log = logging.getLogger("rustyclaw.cron")
 
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 KEEP_LINES = 2000
 
 
@@ -36,9 +36,8 @@ class JsonlRunLog:
         self.folder = folder
 
     def _path(self, job_id: str) -> Path:
-        if not _SAFE_ID.match(job_id):
-            raise StorageError(f"cron job id {job_id!r} cannot name a run-log file")
-        return self.folder / f"{job_id}.jsonl"
+        # Plugin jobs are `plugin:<name>:<hook>`: every other character becomes `_` in the file name.
+        return self.folder / f"{_UNSAFE.sub('_', job_id)}.jsonl"
 
     async def append(self, record: RunRecord) -> None:
         await anyio.to_thread.run_sync(self._append, record)
