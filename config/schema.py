@@ -27,6 +27,7 @@ from rustyclaw.config.base import (
     section,
 )
 from rustyclaw.config.bindings import BindingConfig
+from rustyclaw.config.browser import BrowserConfig
 from rustyclaw.config.channels import (
     ChannelAccessConfig,
     ChannelsConfig,
@@ -61,6 +62,7 @@ __all__ = [
     "AgentsConfig",
     "AuthConfig",
     "BindingConfig",
+    "BrowserConfig",
     "ChannelAccessConfig",
     "ChannelsConfig",
     "CronConfig",
@@ -372,6 +374,7 @@ class RustyClawConfig(Section):
     sessions: SessionsConfig = section()
     tools: ToolsConfig = section()
     sandbox: SandboxConfig = section()
+    browser: BrowserConfig = section()
     voice: VoiceConfig = section()
     channels: ChannelsConfig = section()
     delivery: DeliveryConfig = section()

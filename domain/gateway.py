@@ -21,6 +21,7 @@ from rustyclaw.domain.events import Reply, TurnStarted
 from rustyclaw.domain.maintenance import ContextMaintenance
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.prompt import PromptBuilder
+from rustyclaw.domain.reply_media import ReplyMedia
 from rustyclaw.domain.session_keys import agent_of, session_key
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.domain.settings import AgentSettings
@@ -108,6 +109,8 @@ class Gateway:
         self._elevation = elevation
         self._voice = voice
         self._hooks = hooks
+        # Images tools made during a turn (browser screenshots) go out with its reply; None: none.
+        self.media: ReplyMedia | None = None
         self._ready = False
         self.turns_total = 0
 
@@ -405,6 +408,7 @@ class Gateway:
                 entry.total_tokens = entry.input_tokens + entry.output_tokens
                 entry.context_tokens = outcome.prompt_tokens
             await self.sessions.touch(entry, message)
+        media = self.media.take(entry.key) if self.media is not None else ()  # never left for a later turn
         if scope.cancelled_caught:
             # The /stop caller already got "Stopped."; the cancelled turn itself says nothing more.
             return Reply(text="", session_key=entry.key, session_id=entry.session_id,
@@ -415,7 +419,7 @@ class Gateway:
                          finish_reason="error", error=text)
         return Reply(
             text=outcome.text, session_key=entry.key, session_id=entry.session_id, model=outcome.model,
-            usage=outcome.usage, finish_reason=outcome.finish_reason,
+            usage=outcome.usage, finish_reason=outcome.finish_reason, attachments=media,
         )
 
     async def _run_in_window(

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from rustyclaw.adapters.tools.browser import BrowserTool
+from rustyclaw.adapters.tools.browser_pool import BrowserPool, BrowserSettings
 from rustyclaw.adapters.tools.exec import ExecTool
 from rustyclaw.adapters.tools.fs import ApplyPatchTool, EditTool, ReadTool, WriteTool
 from rustyclaw.adapters.tools.message import ChannelSend, MessageTool
@@ -25,11 +27,13 @@ from rustyclaw.adapters.tools.ssrf import Guard, Resolver
 from rustyclaw.adapters.tools.web_fetch import WebFetchTool
 from rustyclaw.adapters.tools.web_search import WebSearchTool
 from rustyclaw.checks import agent_ids
+from rustyclaw.config.browser import BrowserConfig
 from rustyclaw.config.schema import RustyClawConfig
 from rustyclaw.config.tools import AgentElevatedConfig, ElevatedConfig, ToolPolicyConfig
 from rustyclaw.domain.audit import AuditedRegistry
 from rustyclaw.domain.elevation import ElevatedSettings
 from rustyclaw.domain.policy import AllowDeny, ConfiguredPolicy, PolicySettings, exec_gate
+from rustyclaw.domain.reply_media import ReplyMedia
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.ports.audit import AuditSink
 from rustyclaw.ports.sandbox import Sandbox, SandboxSpec
@@ -45,6 +49,8 @@ class ToolSetup(NamedTuple):
     registry: AuditedRegistry
     # Turns in other sessions (sessions_send, sessions_spawn): bind it to the gateway once it exists.
     turns: SessionTurns | None = None
+    # The browser's screenshots for the turn's reply: give it to the gateway (`gateway.media`).
+    media: ReplyMedia | None = None
 
     async def aclose(self) -> None:
         for tool in self.tools:
@@ -130,15 +136,18 @@ def build_tools(
     audit: AuditSink | None,
     clock: Callable[[], float] = time.time,
     resolver: Resolver | None = None,
+    media: ReplyMedia | None = None,
 ) -> ToolSetup:
     """The built-in tools for `cfg`, the policy that governs them and an audited registry of both.
 
     `sandbox` is None when no sandbox adapter is wired (then sandboxed sessions' exec refuses);
     `channels_send` None leaves out the `message` tool. `store` is the sessions' store (kept for
-    tools that may need it directly; sessions go through `sessions_service`).
+    tools that may need it directly; sessions go through `sessions_service`). `media` carries the
+    browser's screenshots to the turn's reply (the gateway takes them; None: a fresh one).
     """
     del store  # sessions tools go through the SessionService, which shares its history cache
     workspace_of = workspace_resolver(cfg, workspace_root)
+    media = media or ReplyMedia()
     fetch = cfg.tools.web.fetch
     specs: dict[str, SandboxSpec] = {}
 
@@ -173,10 +182,24 @@ def build_tools(
     tools += [SessionsSendTool(sessions_service.store.get_session, turns), spawn]
     if channels_send is not None:
         tools.append(MessageTool(channels_send))
+    if cfg.browser.enabled:  # Chromium starts with the first browser action, not here
+        tools.append(browser_tool(cfg.browser, workspace_of, media, resolver))
     policy = make_policy(cfg)
     policy.add_gate(spawn.parent_gate(policy.decide))  # a sub-agent never exceeds its parent's tools
     registry = AuditedRegistry(tools, policy, audit=audit, clock=clock)
-    return ToolSetup(tools, policy, registry, turns)
+    return ToolSetup(tools, policy, registry, turns, media)
+
+
+def browser_tool(section: BrowserConfig, workspace_of: Callable[[str], Path], media: ReplyMedia | None,
+                 resolver: Resolver | None = None) -> BrowserTool:
+    settings = BrowserSettings(
+        executable_path=section.executable_path, headless=section.headless, no_sandbox=section.no_sandbox,
+        action_timeout_seconds=section.action_timeout_seconds, idle_seconds=section.idle_seconds,
+        snapshot_max_chars=section.snapshot_max_chars, max_tabs=section.max_tabs,
+        viewport=(section.viewport_width, section.viewport_height),
+    )
+    guard = Guard(allow_private=section.allow_private_network, resolver=resolver)
+    return BrowserTool(BrowserPool(settings, guard, workspace_of), media, scope=section.scope)
 
 
 def spawn_limits(cfg: RustyClawConfig) -> SpawnLimits:

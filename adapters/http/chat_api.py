@@ -1,7 +1,9 @@
 """The web page's request/response chat call: `POST /api/chat`.
 
 Body `{"message": str, "session": str | null, "agent": str | null}`; answer
-`{"reply", "session", "model", "usage", "command", "finish_reason"}`. Without `session` the server
+`{"reply", "session", "model", "usage", "command", "finish_reason", "attachments"}` (attachments:
+images a tool made during the turn, e.g. a browser screenshot, as `{kind, mime, name, data}` with
+`data` in base64). Without `session` the server
 makes one and returns it; the caller sends it back to stay in the same conversation. The session id
 is the web channel's peer, so each browser (its id lives in localStorage) is its own conversation.
 Errors have the OpenAI shape, like every other route.
@@ -9,6 +11,7 @@ Errors have the OpenAI shape, like every other route.
 
 from __future__ import annotations
 
+import base64
 import time
 
 import msgspec
@@ -62,6 +65,10 @@ def reply_fields(reply: Reply, session: str) -> dict[str, object]:
         },
         "command": reply.command,
         "finish_reason": reply.finish_reason,
+        "attachments": [
+            {"kind": a.kind, "mime": a.mime, "name": a.name, "data": base64.b64encode(a.data).decode("ascii")}
+            for a in reply.attachments if a.data is not None and a.kind == "image"
+        ],
     }
 
 

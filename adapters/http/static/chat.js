@@ -56,6 +56,15 @@
     follow();
   }
 
+  // Images a tool made during the turn (a browser screenshot) go under the reply's text.
+  function showImages(bubble, attachments) {
+    for (const a of attachments || []) {
+      if (a.kind !== "image" || !/^image\/(png|jpeg|gif|webp)$/.test(a.mime)) continue;
+      bubble.appendChild(el("img", { class: "attachment", alt: a.name || "image", src: `data:${a.mime};base64,${a.data}` }));
+    }
+    follow();
+  }
+
   function note(cls, text) { return append(el("div", { class: cls }, text)); }
 
   // Re-rendering Markdown on every delta is wasteful; once per frame is plenty.
@@ -205,6 +214,7 @@
       if (!turn.bubble) turn.bubble = assistantBubble(frame.text);
       else { turn.bubble.dataset.raw = frame.text || turn.bubble.dataset.raw; renderBubble(turn.bubble); follow(); }
       if (frame.command) turn.bubble.classList.add("command");
+      showImages(turn.bubble, frame.attachments);
       mark(turn.bubble, frame.finish_reason);
       finish();
       loadConversations();

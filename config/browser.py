@@ -1,0 +1,31 @@
+"""The `browser` section: the `browser` tool's Chromium (Playwright drives it; `pip install 'rustyclaw[browser]'`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from rustyclaw.config.base import Section
+
+
+class BrowserConfig(Section):
+    """One browser context per agent (or per session), started on first use and closed when idle."""
+
+    enabled: bool = True
+    # None: `chromium` (Debian's) or `chromium-browser` / `google-chrome` on PATH; never downloaded.
+    executable_path: str | None = None
+    headless: bool = True
+    # Chromium's own sandbox needs user namespaces, which containers and root lack; on by default.
+    no_sandbox: bool = False
+    # `agent`: one context (cookies, tabs) per agent; `session`: one per session.
+    scope: Literal["agent", "session"] = "agent"
+    # Navigation, redirects and every subresource go through web_fetch's SSRF rules; true lets
+    # the browser reach loopback and private addresses (an intranet, a local test page).
+    allow_private_network: bool = False
+    action_timeout_seconds: float = Field(20.0, gt=0)
+    idle_seconds: float = Field(300.0, ge=0)
+    snapshot_max_chars: int = Field(20_000, gt=0)
+    max_tabs: int = Field(8, gt=0)
+    viewport_width: int = Field(1280, gt=0)
+    viewport_height: int = Field(800, gt=0)

@@ -1,0 +1,241 @@
+"""The `browser` tool on Debian's Chromium (Playwright), driven by the model's tool calls (llmock)
+through the real composition root, against pages this test serves on 127.0.0.1.
+
+CI installs Chromium with scripts/install.d/40-chromium.sh; a missing one is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import struct
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from rustyclaw.adapters.tools.browser_pool import find_chromium
+from rustyclaw.app import bootstrap
+from rustyclaw.config.schema import RustyClawConfig
+from rustyclaw.domain.messages import InboundMessage
+from rustyclaw.settings import settings_of
+from tests.fixtures.llm_servers import LLMockServer
+
+pytestmark = pytest.mark.anyio
+
+
+class Pages:
+    """A small site: a form showing a one-time code, a page that never answers, and a download."""
+
+    def __init__(self) -> None:
+        self.code = secrets.token_hex(3)
+        self.posts: list[dict[str, list[str]]] = []
+        self.paths: list[str] = []
+        self.release = threading.Event()  # /stall answers only when the test ends
+        pages = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                pages.paths.append(self.path)
+                if self.path == "/stall":
+                    pages.release.wait()
+                    return
+                if self.path == "/report.txt":
+                    self._send(b"quarterly numbers\n", "text/plain",
+                               ("Content-Disposition", 'attachment; filename="report.txt"'))
+                    return
+                body = (
+                    "<!doctype html><title>Order form</title><h1>Order</h1>"
+                    f"<p id=code>Confirmation code: {pages.code}</p>"
+                    "<form method=post action=/submit>"
+                    "<label>Name <input name=name></label>"
+                    "<label>Code <input name=code></label>"
+                    "<button type=submit>Send order</button></form>"
+                    "<a href=/report.txt>Report</a>"
+                    if self.path != "/thanks" else "<!doctype html><title>Thanks</title><h1>Order received</h1>"
+                )
+                self._send(body.encode(), "text/html; charset=utf-8")
+
+            def do_POST(self) -> None:
+                pages.paths.append(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                pages.posts.append(parse_qs(self.rfile.read(length).decode()))
+                self.send_response(303)
+                self.send_header("Location", "/thanks")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def _send(self, body: bytes, kind: str, *extra: tuple[str, str]) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                for name, value in extra:
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def pages() -> Iterator[Pages]:
+    if find_chromium() is None:
+        raise RuntimeError("no Chromium on PATH: run scripts/install.d/40-chromium.sh (Debian's chromium)")
+    site = Pages()
+    thread = threading.Thread(target=site.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield site
+    finally:
+        site.close()
+        thread.join(timeout=10)
+
+
+def config(tmp_path: Path, base_url: str, **browser: object) -> RustyClawConfig:
+    (tmp_path / "ws").mkdir(exist_ok=True)
+    return RustyClawConfig.model_validate({
+        "gateway": {"stateDir": str(tmp_path / "state")},
+        "agents": {"workspace": str(tmp_path / "ws")},
+        # As root (CI containers) Chromium's own sandbox cannot start: the page tests use --no-sandbox too.
+        "browser": {"noSandbox": True, **browser},
+        "llm": {"providers": {"mock": {"baseUrl": base_url}}, "routes": {"default": {"primary": "mock/m"}},
+                "embedded": {"enabled": False}, "retry": {"attempts": 1}},
+        "storage": {"backend": "sqlite"},
+    })
+
+
+def web(text: str, peer: str = "page-1") -> InboundMessage:
+    return InboundMessage(channel="web", peer_id=peer, sender_id=peer, text=text, session_hint=peer)
+
+
+def tool_results(mock_llm: LLMockServer) -> list[str]:
+    """What the browser tool answered, in order (the last request carries the whole conversation)."""
+    last = mock_llm.chat_bodies()[-1]
+    return [str(m["content"]) for m in last["messages"] if m.get("role") == "tool"]
+
+
+def ref_of(snapshot: str, role: str, label: str) -> str:
+    found = re.search(rf'{role} "{re.escape(label)}" \[ref=(e\d+)\]', snapshot)
+    assert found is not None, f"no {role} {label!r} in the snapshot:\n{snapshot}"
+    return found.group(1)
+
+
+async def test_the_model_reads_the_page_fills_the_form_and_the_server_gets_it(
+    mock_llm: LLMockServer, pages: Pages, tmp_path: Path
+) -> None:
+    cfg = config(tmp_path, mock_llm.base_url, allowPrivateNetwork=True)
+    mock_llm.call_tool("browser", {"action": "open", "targetUrl": f"{pages.url}/form"})
+    mock_llm.call_tool("browser", {"action": "snapshot"}).reply("I can see the form.")
+    async with bootstrap(settings_of(cfg), "core") as root:
+        first = await root.gateway.handle(web("open the order form"))
+        opened, snapshot = tool_results(mock_llm)
+        # The model's view of the page: the code as text, the fields and the button by reference.
+        code = re.search(r"Confirmation code: (\w+)", snapshot)
+        assert code is not None and code.group(1) == pages.code
+        name, code_field = ref_of(snapshot, "textbox", "Name"), ref_of(snapshot, "textbox", "Code")
+        send = ref_of(snapshot, "button", "Send order")
+        mock_llm.call_tool("browser", {"action": "act", "request": {"kind": "type", "ref": name, "text": "Ada"}})
+        mock_llm.call_tool("browser", {"action": "type", "ref": code_field, "text": code.group(1)})
+        mock_llm.call_tool("browser", {"action": "act", "request": {"kind": "click", "ref": send}})
+        mock_llm.call_tool("browser", {"action": "snapshot"}).reply("Order sent.")
+        second = await root.gateway.handle(web(f"fill in Ada and the code {code.group(1)}, then send"))
+        results = tool_results(mock_llm)
+    assert first is not None and first.text == "I can see the form."
+    assert opened.startswith("tab t1: opened ") and "'Order form'" in opened
+    assert second is not None and second.text == "Order sent."
+    assert pages.posts == [{"name": ["Ada"], "code": [pages.code]}]
+    clicked, after = results[-2], results[-1]
+    assert clicked.startswith(f"clicked {send}; now at {pages.url}/submit")
+    assert 'heading "Order received"' in after  # the 303 to /thanks was followed (each hop checked)
+
+
+async def test_a_private_address_is_refused_without_the_setting(
+    mock_llm: LLMockServer, pages: Pages, tmp_path: Path
+) -> None:
+    cfg = config(tmp_path, mock_llm.base_url)  # browser.allowPrivateNetwork defaults to false
+    mock_llm.call_tool("browser", {"action": "open", "targetUrl": f"{pages.url}/form"}).reply("blocked")
+    mock_llm.call_tool("browser", {"action": "open", "targetUrl": "http://[::ffff:127.0.0.1]:9/"}).reply("again")
+    async with bootstrap(settings_of(cfg), "core") as root:
+        await root.gateway.handle(web("open it"))
+        await root.gateway.handle(web("and this"))
+        refused, mapped = tool_results(mock_llm)
+    assert refused.startswith("error: refused to fetch 127.0.0.1")
+    assert "loopback" in refused and "browser.allowPrivateNetwork is false" in refused
+    assert "error: refused" in mapped and "loopback" in mapped  # an IPv4-mapped IPv6 form is the same address
+    assert pages.paths == []  # the browser never reached the server
+
+
+async def test_an_action_that_hangs_times_out_and_the_browser_goes_on(
+    mock_llm: LLMockServer, pages: Pages, tmp_path: Path
+) -> None:
+    cfg = config(tmp_path, mock_llm.base_url, allowPrivateNetwork=True, actionTimeoutSeconds=2)
+    mock_llm.call_tool("browser", {"action": "open", "targetUrl": f"{pages.url}/stall"})
+    mock_llm.call_tool("browser", {"action": "navigate", "targetUrl": f"{pages.url}/form"})
+    mock_llm.call_tool("browser", {"action": "wait", "text": "never on this page"}).reply("done")
+    async with bootstrap(settings_of(cfg), "core") as root:
+        reply = await root.gateway.handle(web("open the slow page"))
+        stalled, recovered, waited = tool_results(mock_llm)
+    assert reply is not None and reply.text == "done"
+    assert stalled.startswith("error: opening ") and "did not finish within 2 s" in stalled
+    assert "/stall" in pages.paths
+    assert recovered.startswith(f"opened {pages.url}/form")
+    assert waited.startswith("error: wait failed: it did not finish within 2 s (browser.actionTimeoutSeconds)")
+
+
+async def test_a_screenshot_arrives_as_an_image_on_the_web_chat(
+    mock_llm: LLMockServer, pages: Pages, tmp_path: Path
+) -> None:
+    import httpx
+
+    from rustyclaw.adapters.http.app import create_app
+    from rustyclaw.adapters.http.settings import HttpSettings
+
+    cfg = config(tmp_path, mock_llm.base_url, allowPrivateNetwork=True, viewportWidth=800, viewportHeight=600)
+    mock_llm.call_tool("browser", {"action": "open", "targetUrl": f"{pages.url}/form"})
+    mock_llm.call_tool("browser", {"action": "screenshot"}).reply("Here is the page.")
+    mock_llm.reply("no picture this time")
+    async with bootstrap(settings_of(cfg), "core") as root:
+        app = create_app(root.gateway, HttpSettings(agent_ids=root.settings.agents.agent_ids))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1") as http:
+            shot = (await http.post("/api/chat", json={"message": "show me the page", "session": "desk"})).json()
+            later = (await http.post("/api/chat", json={"message": "thanks", "session": "desk"})).json()
+    assert shot["reply"] == "Here is the page."
+    (image,) = shot["attachments"]
+    assert image["kind"] == "image" and image["mime"] == "image/png" and image["name"] == "screenshot.png"
+    png = base64.b64decode(image["data"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (800, 600)  # the IHDR: the configured viewport
+    assert tool_results(mock_llm)[-1].startswith(f"screenshot of {pages.url}/form (")
+    assert later["attachments"] == []  # a screenshot belongs to its own turn's reply only
+
+
+async def test_a_download_lands_in_the_agents_workspace(
+    mock_llm: LLMockServer, pages: Pages, tmp_path: Path
+) -> None:
+    cfg = config(tmp_path, mock_llm.base_url, allowPrivateNetwork=True)
+    mock_llm.call_tool("browser", {"action": "open", "targetUrl": f"{pages.url}/form"})
+    mock_llm.call_tool("browser", {"action": "snapshot"}).reply("seen")
+    async with bootstrap(settings_of(cfg), "core") as root:
+        await root.gateway.handle(web("open"))
+        report = ref_of(tool_results(mock_llm)[-1], "link", "Report")
+        mock_llm.call_tool("browser", {"action": "click", "ref": report})
+        mock_llm.call_tool("browser", {"action": "tabs"}).reply("downloaded")
+        await root.gateway.handle(web("get the report"))
+        tabs = tool_results(mock_llm)[-1]
+    assert (tmp_path / "ws" / "downloads" / "report.txt").read_text() == "quarterly numbers\n"
+    assert "downloads/report.txt" in tabs
