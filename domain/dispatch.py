@@ -18,6 +18,8 @@ from rustyclaw.ports.inbox import Inbox, InboxEntry, State, inbox_key
 
 log = logging.getLogger("rustyclaw.dispatch")
 
+# How long a reply already being sent may hold up a stop (see ChannelDispatcher._deliver).
+SEND_SHIELD_SECONDS = 15.0
 # A message whose turn keeps dying with the gateway is answered with GAVE_UP_TEXT after this many starts.
 MAX_RESUMES = 3
 GAVE_UP_TEXT = ("Sorry, I could not answer your message: the gateway restarted several times while "
@@ -154,14 +156,20 @@ class ChannelDispatcher:
 
     async def _deliver(self, key: str | None, out: OutboundMessage) -> None:
         """Sends; marked delivered only once the platform took it. The channel retries transient
-        failures itself (DeliveryError, with backoff and the platform's retry_after)."""
-        try:
-            await self._channel.send(out)
-        except RustyClawError as exc:
-            log.error("reply not delivered on %s: %s", out.channel, exc, extra={"peer": out.peer_id})
-            await self._finish(key, "failed", str(exc)[:500])
-            return
-        await self._finish(key, "delivered")
+        failures itself (DeliveryError, with backoff and the platform's retry_after).
+
+        A send that has begun is shielded from a stop for up to SEND_SHIELD_SECONDS: cancelled
+        half-way, the platform may have shown the reply without us recording it, and the next
+        start would send it again. Past that bound it is cancelled and stays `replied`.
+        """
+        with anyio.CancelScope(shield=True, deadline=anyio.current_time() + SEND_SHIELD_SECONDS):
+            try:
+                await self._channel.send(out)
+            except RustyClawError as exc:
+                log.error("reply not delivered on %s: %s", out.channel, exc, extra={"peer": out.peer_id})
+                await self._finish(key, "failed", str(exc)[:500])
+                return
+            await self._finish(key, "delivered")
 
     async def _finish(self, key: str | None, state: State, error: str | None = None) -> None:
         if self._inbox is None or key is None:

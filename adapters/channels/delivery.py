@@ -9,6 +9,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Coroutine, Hashable
 from typing import Any
 
+import anyio
+
 from rustyclaw.domain.messages import InboundMessage
 from rustyclaw.ports.channel import InboundHandler
 from rustyclaw.ports.inbox import JournalingHandler
@@ -56,11 +58,23 @@ class InboundDelivery:
         self.handler: InboundHandler | None = None
         self._limit = asyncio.Semaphore(max_concurrent)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._scopes: set[anyio.CancelScope] = set()
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(work)
+        task = asyncio.create_task(self._scoped(work))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
+
+    async def _scoped(self, work: Coroutine[Any, Any, None]) -> None:
+        # Stopped through an anyio cancel scope, not task.cancel(): the shielded steps inside a turn
+        # (storing a message, a reply being sent and marked delivered) then finish as they must.
+        scope = anyio.CancelScope()
+        self._scopes.add(scope)
+        try:
+            with scope:
+                await work
+        finally:
+            self._scopes.discard(scope)
 
     def submit(self, message: InboundMessage) -> None:
         self._spawn(self._deliver(message))
@@ -119,8 +133,8 @@ class InboundDelivery:
             log.info("%s: letting %d running turn(s) finish (up to %.0f s)", self.channel, len(running), grace)
             _, still = await asyncio.wait(running, timeout=grace)
             running = list(still)
-        for task in running:
-            task.cancel()
+        for scope in list(self._scopes):
+            scope.cancel()
         if running:
             await asyncio.gather(*running, return_exceptions=True)
             if isinstance(self.handler, JournalingHandler):
