@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
 
+from rustyclaw.domain.history_cache import DEFAULT_MAX_BYTES, DEFAULT_MAX_SESSIONS, HistoryCache
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.reset import is_stale, policy_for
 from rustyclaw.domain.session_keys import agent_of
@@ -34,7 +34,8 @@ class SessionService:
     """Owns the per-session turn locks, the running turns (for /stop) and a history cache.
 
     The cache keeps the transcripts of recently active sessions in memory so that a turn does
-    not reload and recount a long history; it is bounded to `cache_sessions` sessions.
+    not reload and recount a long history; it is bounded to `cache_sessions` sessions and about
+    `cache_bytes` of messages, least recently used first (domain/history_cache.py).
     `locks` is the TurnLock port (the backend's own, which may exclude other processes too);
     without one, turns of a session exclude each other in this process only.
     """
@@ -46,7 +47,8 @@ class SessionService:
         settings: SessionSettings,
         *,
         locks: TurnLock | None = None,
-        cache_sessions: int = 64,
+        cache_sessions: int = DEFAULT_MAX_SESSIONS,
+        cache_bytes: int = DEFAULT_MAX_BYTES,
         id_factory: Callable[[], str] = new_session_id,
     ) -> None:
         self.store = store
@@ -56,8 +58,7 @@ class SessionService:
         self._new_id = id_factory
         self._locks: dict[str, _KeyLock] = {}
         self._running: dict[str, anyio.CancelScope] = {}
-        self._history: OrderedDict[str, list[ChatMessage]] = OrderedDict()
-        self._cache_limit = cache_sessions
+        self._history = HistoryCache(cache_sessions, cache_bytes)
 
     @asynccontextmanager
     async def turn(self, key: str) -> AsyncIterator[None]:
@@ -122,26 +123,19 @@ class SessionService:
     async def reset(self, key: str) -> SessionEntry:
         entry = await self.store.get_session(key)
         if entry is not None:
-            self._history.pop(entry.session_id, None)
+            self._history.discard(entry.session_id)
         return await self.store.reset_session(key, self._new_id(), self._clock.now())
 
     async def history(self, entry: SessionEntry) -> list[ChatMessage]:
         cached = self._history.get(entry.session_id)
         if cached is None:
-            cached = await self.store.load_messages(entry)
-            self._history[entry.session_id] = cached
-            if len(self._history) > self._cache_limit:
-                self._history.popitem(last=False)
-        else:
-            self._history.move_to_end(entry.session_id)
+            cached = self._history.put(entry.session_id, await self.store.load_messages(entry))
         return cached
 
     async def append(self, entry: SessionEntry, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
         """Stores durably, then extends the cached history with what was really stored."""
         stored = await self.store.append_messages(entry, messages)
-        cached = self._history.get(entry.session_id)
-        if cached is not None:
-            cached.extend(stored)
+        self._history.extend(entry.session_id, stored)
         return stored
 
     async def touch(self, entry: SessionEntry, message: InboundMessage) -> None:
