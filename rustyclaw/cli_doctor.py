@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import socket
 import stat
 import sys
@@ -71,7 +70,7 @@ async def diagnose(config_path: str | None) -> list[Check]:
     cfg = settings.config
     steps: list[Callable[[], Awaitable[list[Check]]]] = [
         lambda: _models(cfg), lambda: _channels(cfg), lambda: _storage(settings),
-        lambda: _sandbox(cfg), lambda: _browser(), lambda: _port(cfg), lambda: _permissions(settings),
+        lambda: _sandbox(cfg), lambda: _browser(cfg), lambda: _port(cfg), lambda: _permissions(settings),
         lambda: _security(settings),
     ]
     for step in steps:
@@ -244,12 +243,11 @@ async def _sandbox(cfg: RustyClawConfig) -> list[Check]:
             for c in found]
 
 
-async def _browser() -> list[Check]:
-    found = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-    if found:
-        return [Check("browser", "ok", f"{found}")]
-    return [Check("browser", "info", "no Chromium on PATH (only needed for browser tools and the page tests)",
-                  "apt-get install chromium")]
+async def _browser(cfg: RustyClawConfig) -> list[Check]:
+    """The browser tool's Chromium: found, Playwright installed, and started headless for real."""
+    from rustyclaw.browser_check import browser_rows
+
+    return [Check("browser", status, detail, fix) for status, detail, fix in await browser_rows(cfg.browser)]
 
 
 # -- port, permissions, security ------------------------------------------------------------------
