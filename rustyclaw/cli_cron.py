@@ -2,8 +2,9 @@
 
 `list` and `runs` read the state folder (`cron/jobs.json`, `cron/runs/<jobId>.jsonl`), so they work
 with or without a running gateway. `add` and `remove` edit `cron/added.json` (jobs beside the
-config's `cron.jobs`, which stay the config file's own: `remove` refuses them); the gateway reads
-them at its next start. `run` asks the running gateway to run a job now (its control API).
+config's `cron.jobs`, which stay the config file's own: `remove` refuses them); a running gateway
+takes them up within seconds (it polls the file). `run` asks the running gateway to run a job now
+(its control API).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def add_cron_parser(sub: Any) -> None:
     runs.add_argument("job_id", nargs="?", metavar="JOB")
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--json", action="store_true", help="print JSON")
-    add = common(actions.add_parser("add", help="add a job (read by the gateway at its next start)"))
+    add = common(actions.add_parser("add", help="add a job (a running gateway takes it up within seconds)"))
     add.add_argument("job_id", metavar="JOB")
     when = add.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", dest="cron_expr", metavar="EXPR", help='a cron expression, e.g. "0 7 * * *"')
@@ -157,7 +158,7 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     path = added_jobs_path(settings.state_dir)
     save_added(path, [*load_added(path), job])
     print(f"added {job.id} ({_schedule(job)}, -> {_delivery(job)}) to {path}; "
-          "a running gateway picks it up at its next start")
+          "a running gateway takes it up within seconds")
     return 0
 
 
@@ -172,7 +173,7 @@ def _remove(settings: Settings, job_id: str) -> int:
     if len(kept) == len(jobs):
         raise ConfigError(f"no cron job {job_id!r} was added with cron add (see: rustyclaw cron list)")
     save_added(path, kept)
-    print(f"removed {job_id}; a running gateway stops it at its next start")
+    print(f"removed {job_id}; a running gateway drops it within seconds")
     return 0
 
 
@@ -190,7 +191,7 @@ def _run_now(settings: Settings, job_id: str, url: str | None) -> int:
         raise RustyClawError(f"no gateway answers at {base} ({type(exc).__name__}); `cron run` needs "
                              "`rustyclaw serve` running") from exc
     if response.status_code == 404:
-        raise RustyClawError(f"the gateway has no cron job {job_id!r} (jobs added since its start run after a restart)")
+        raise RustyClawError(f"the gateway has no cron job {job_id!r} (a job just added is taken up within seconds)")
     if response.status_code != 200:
         raise RustyClawError(f"the gateway refused: HTTP {response.status_code} {response.text[:200]}")
     job: dict[str, Any] = next((j for j in response.json().get("jobs", []) if j.get("id") == job_id), {})

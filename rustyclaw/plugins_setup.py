@@ -47,6 +47,16 @@ from rustyclaw.ports.schedule_store import ScheduleStore
 
 log = logging.getLogger("rustyclaw.plugins")
 
+# How often a running gateway looks for jobs `rustyclaw cron add|remove` changed.
+ADDED_POLL_SECONDS = 2.0
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime_ns / 1e9
+    except FileNotFoundError:
+        return None
+
 
 def gateway_zone(name: str | None) -> tzinfo:
     """`gateway.timezone`, or the machine's zone (TZ, then /etc/localtime), with its DST rules."""
@@ -97,12 +107,13 @@ def send_through(channel_send: Callable[[str, str, str], Awaitable[None]]) -> Se
 
 
 def config_jobs(cfg: RustyClawConfig, gateway: GatewayService, tz: tzinfo, *, send: Send | None = None,
-                added: Sequence[CronJobConfig] = ()) -> list[CronJob]:
+                added: Sequence[CronJobConfig] = (), configured: bool = True) -> list[CronJob]:
     """The enabled `cron.jobs` (and those `rustyclaw cron add` kept), each sending its message to the
     gateway in its own session and its answer to its `delivery` target through `send`."""
     jobs = []
-    configured = {job.id for job in cfg.cron.jobs}
-    for index, job in enumerate([*cfg.cron.jobs, *(j for j in added if j.id not in configured)]):
+    in_config = {job.id for job in cfg.cron.jobs}
+    own = list(cfg.cron.jobs) if configured else []
+    for index, job in enumerate([*own, *(j for j in added if j.id not in in_config)]):
         if not job.enabled:
             continue
         try:
@@ -156,6 +167,8 @@ class PluginSetup:
         )
         self.schedule_store = schedule_store or JsonScheduleStore(state_dir / "cron" / "jobs.json")
         self._send = send  # cron jobs' deliveries go out the same way
+        self._gateway: GatewayService | None = None
+        self._added_seen: float | None = None
         self.scheduler: CronScheduler | None = None
 
     @property
@@ -167,6 +180,9 @@ class PluginSetup:
         """Loads the plugins (a failing one is logged and left out) and builds the scheduler."""
         self.host.llm = llm
         await self.manager.start()
+        self._gateway = gateway
+        # What the scheduler starts with; a later change to the file is taken up by _watch_added.
+        self._added_seen = _mtime(added_jobs_path(self.state_dir))
         added = load_added(added_jobs_path(self.state_dir))
         jobs = (config_jobs(self.cfg, gateway, self.tz, send=self._send, added=added)
                 + self.manager.cron_jobs(self.clock, self.tz))
@@ -183,10 +199,33 @@ class PluginSetup:
         await self.scheduler.start()
 
     async def run_scheduler(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Runs cron jobs until cancelled (start() first)."""
+        """Runs cron jobs until cancelled (start() first), taking up `rustyclaw cron add|remove` as they happen."""
         if self.scheduler is None:
             raise RuntimeError("PluginSetup.start() must run before run_scheduler()")
-        await self.scheduler.run(task_status=task_status)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._watch_added)
+            await self.scheduler.run(task_status=task_status)
+
+    async def _watch_added(self) -> None:
+        """Polls `cron/added.json` (another process, the CLI, writes it) and syncs the scheduler."""
+        path = added_jobs_path(self.state_dir)
+        seen = self._added_seen
+        configured = {job.id for job in self.cfg.cron.jobs}
+        while True:
+            await anyio.sleep(ADDED_POLL_SECONDS)
+            now = _mtime(path)
+            if now == seen or self.scheduler is None or self._gateway is None:
+                continue
+            seen = now
+            try:
+                added = [job for job in load_added(path) if job.id not in configured]
+                jobs = config_jobs(self.cfg, self._gateway, self.tz, send=self._send, added=added, configured=False)
+            except ConfigError as exc:
+                log.error("cron jobs from %s not taken up: %s", path, exc)
+                continue
+            # Added jobs are those neither in cron.jobs nor a plugin's.
+            await self.scheduler.sync_jobs(
+                jobs, lambda job_id: job_id not in configured and not job_id.startswith("plugin:"))
 
     async def aclose(self) -> None:
         await self.manager.aclose()

@@ -158,6 +158,29 @@ class CronScheduler:
         self._started = True
         await self.store.save(self.states)
 
+    async def sync_jobs(self, jobs: Sequence[CronJob], owns: Callable[[str], bool]) -> tuple[list[str], list[str]]:
+        """Replaces the jobs `owns` names (e.g. those `rustyclaw cron add` keeps) by `jobs`, while
+        serving: new ones are scheduled from now, missing ones dropped (a running one finishes).
+        Returns (added ids, removed ids)."""
+        now = self.clock.now()
+        wanted = {job.id: job for job in jobs}
+        removed = [i for i in self.jobs if owns(i) and i not in wanted]
+        added = [i for i in wanted if i not in self.jobs]
+        for job_id in removed:
+            del self.jobs[job_id]
+            self.states.pop(job_id, None)
+        for job_id in added:
+            job = wanted[job_id]
+            self.jobs[job_id] = job
+            self.states[job_id] = JobState(anchor=now, signature=job.schedule.spec.signature(),
+                                           next_run=job.schedule.first_fire(now))
+        if added or removed:
+            log.info("cron jobs changed: added %s, removed %s", added or "none", removed or "none")
+            with anyio.CancelScope(shield=True):
+                await self.store.save(self.states)
+            self._wake.set()
+        return added, removed
+
     def due(self, now: float | None = None) -> list[CronJob]:
         moment = self.clock.now() if now is None else now
         return [

@@ -90,3 +90,41 @@ def test_config_validate_refuses_delivery_to_a_channel_that_is_not_enabled(tmp_p
     with pytest.raises(ValueError, match="needs channel and to"):
         RustyClawConfig.model_validate({"cron": {"jobs": [
             {"id": "x", "schedule": {"every": "1h"}, "message": "hi", "delivery": {"channel": "telegram"}}]}})
+
+
+async def test_jobs_added_and_removed_by_the_cli_are_taken_up_while_serving(
+    mock_llm: LLMockServer, tmp_path: Path,
+) -> None:
+    import anyio
+
+    from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added, save_added
+    from rustyclaw.config.schema import CronJobConfig
+
+    cfg = RustyClawConfig.model_validate({
+        "gateway": {"stateDir": str(tmp_path / "state"), "port": 0},
+        "agents": {"workspace": str(tmp_path / "ws")},
+        "llm": {"providers": {"mock": {"baseUrl": mock_llm.base_url}}, "routes": {"default": {"primary": "mock/m"}},
+                "embedded": {"enabled": False}, "retry": {"attempts": 1}},
+        "cron": {"jobs": [{"id": "configured", "schedule": {"every": "1h"}, "message": "x"}]},
+        "storage": {"backend": "sqlite"},
+    })
+    path = added_jobs_path(tmp_path / "state")
+
+    async def until(check: Any) -> None:
+        with anyio.fail_after(20):
+            while not check():  # noqa: ASYNC110 - the scheduler takes up the CLI's file by polling it
+                await anyio.sleep(0.05)
+
+    async with bootstrap(settings_of(cfg), "serve") as root:
+        jobs = scheduler(root)
+        save_added(path, [CronJobConfig.model_validate({"id": "later", "schedule": {"every": "2h"},
+                                                        "message": "Check the queue."})])
+        await until(lambda: "later" in jobs.jobs)
+        assert jobs.states["later"].next_run is not None
+        mock_llm.reply("queue is empty")
+        await jobs.run_now("later")
+        assert jobs.states["later"].last_status == "ok"
+        save_added(path, [])
+        await until(lambda: "later" not in jobs.jobs)
+        assert set(jobs.jobs) == {"configured"}  # the config's own job stays
+    assert load_added(path) == []
