@@ -17,7 +17,7 @@ The gateway calls `ContextMaintenance` around a turn:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 import anyio
@@ -189,11 +189,21 @@ class ContextMaintenance:
         compaction replaces), tool schemas.
         """
         budget = Budget.of(self.settings, window)
-        tokens = self.prompt_tokens(view, fixed_tokens)
+        costs = [self._context.cost(m) for m in view.messages]
+        tokens = fixed_tokens + sum(costs)
         automatic = self.settings.enabled and tokens > budget.threshold
+        if not (force or automatic or tokens > budget.flush_at):
+            return Prepared(view=view)
+        # Nothing older than the kept tail (a new session whose tool schemas fill a small window):
+        # there is nothing to lose, so neither a flush nor a summary request is made.
+        cut = plan_cut(view.messages, costs, budget.keep_recent)
+        if cut == 0:
+            nothing = CompactionReport(compacted=False, reason="nothing to compact yet",
+                                       tokens_before=tokens, tokens_after=tokens)
+            return Prepared(view=view, report=nothing if force or automatic else None)
         flushed: str | None = None
-        if (force or automatic or tokens > budget.flush_at) and self._flush_enabled(entry):
-            flushed = await self._flush(entry, view, budget, model)
+        if self._flush_enabled(entry):
+            flushed = await self._flush(entry, view.messages[:cut], budget, model)
         if not (force or automatic):
             return Prepared(view=view, flushed=flushed)
         log.info("compaction start session=%s tokens=%d threshold=%d manual=%s",
@@ -215,12 +225,11 @@ class ContextMaintenance:
     def _flush_enabled(self, entry: SessionEntry) -> bool:
         return self._flusher is not None and self._flusher.settings.enabled and flush_due(entry)
 
-    async def _flush(self, entry: SessionEntry, view: ActiveView, budget: Budget, model: str | None) -> str | None:
+    async def _flush(self, entry: SessionEntry, leaving: Sequence[ChatMessage], budget: Budget,
+                     model: str | None) -> str | None:
+        """`leaving`: what compaction would take out of the context, what must not be forgotten."""
         assert self._flusher is not None
         now = datetime.fromtimestamp(self._clock.now(), tz=self._sessions.settings.timezone)
-        # What compaction would take out of the context is what must not be forgotten.
-        costs = [self._context.cost(m) for m in view.messages]
-        leaving = view.messages[: plan_cut(view.messages, costs, budget.keep_recent)] or view.messages
         path = await self._flusher.flush(entry.agent_id, leaving, budget, now.date(), now.strftime("%H:%M"), model)
         # Tried once per cycle, written or not: a model with nothing to say is not asked every turn.
         entry.meta[FLUSH_COUNT] = entry.compaction_count
