@@ -63,7 +63,10 @@ def gateway(tmp_path: Path, mock_llm: LLMockServer, http_mcp: McpHttpServer) -> 
     (skill / "SKILL.md").write_text(
         "---\nname: plant-care\ndescription: How to care for house plants.\n---\nWater weekly; mist ferns.\n",
         encoding="utf-8")
-    config = write_config(tmp_path / "rustyclaw.yaml", state, mock_llm.base_url, "scripted", mcp=mcp)
+    # Four servers offer about fifty tools: a window of 4,096 tokens (the helper's default, a small
+    # local model's) would make every turn compact first, and the scripted replies are for the turns.
+    config = write_config(tmp_path / "rustyclaw.yaml", state, mock_llm.base_url, "scripted", mcp=mcp,
+                          llm={"contextTokens": 128_000})
     process = GatewayProcess(config, tmp_path).start(timeout=90)
     try:
         yield process
