@@ -15,7 +15,7 @@ from rustyclaw.adapters.llm.routing import RetryPolicy, Route, RoutedLLM
 from rustyclaw.domain.messages import ChatMessage
 from rustyclaw.ports.llm import LLMRequest
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.llama]
 
 
 class Clock:
