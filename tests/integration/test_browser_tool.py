@@ -239,3 +239,69 @@ async def test_a_download_lands_in_the_agents_workspace(
         tabs = tool_results(mock_llm)[-1]
     assert (tmp_path / "ws" / "downloads" / "report.txt").read_text() == "quarterly numbers\n"
     assert "downloads/report.txt" in tabs
+
+
+class Probe(Pages):
+    """A page that pulls an image from 127.0.0.1 and a link that redirects there; /secret records a hit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        port = self.server.server_address[1]
+        inner = self.server.RequestHandlerClass
+        probe = self
+
+        class Handler(inner):  # type: ignore[misc, valid-type]
+            def do_GET(self) -> None:
+                if self.path == "/page":
+                    probe.paths.append(self.path)
+                    body = (f"<title>Public</title><img alt=pixel src='http://127.0.0.1:{port}/secret.png'>"
+                            "<a href=/hop>Next</a>").encode()
+                    self._send(body, "text/html")
+                elif self.path == "/hop":
+                    probe.paths.append(self.path)
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{port}/secret")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    super().do_GET()
+
+        self.server.RequestHandlerClass = Handler
+        self.public_url = f"http://localhost:{port}"
+
+
+async def test_subresources_and_redirect_hops_to_private_addresses_are_blocked(tmp_path: Path) -> None:
+    """The page's own host passes the guard (a resolver maps `localhost` to a public address, as a
+    public name would); the image it embeds and the redirect it answers both point at 127.0.0.1,
+    which the guard refuses, so the server never sees them."""
+    from rustyclaw.config.browser import BrowserConfig
+    from rustyclaw.domain.reply_media import ReplyMedia
+    from rustyclaw.ports.tools import ToolContext
+    from rustyclaw.tools_setup import browser_tool
+
+    async def public_dns(host: str, port: int) -> list[str]:
+        return ["93.184.216.34"] if host == "localhost" else []
+
+    if find_chromium() is None:
+        raise RuntimeError("no Chromium on PATH: run scripts/install.d/40-chromium.sh (Debian's chromium)")
+    site = Probe()
+    thread = threading.Thread(target=site.server.serve_forever, daemon=True)
+    thread.start()
+    tool = browser_tool(BrowserConfig.model_validate({"noSandbox": True}), lambda _: tmp_path, ReplyMedia(),
+                        resolver=public_dns)
+    who = ToolContext(agent_id="main", session_key="agent:main:main", session_id="s", channel="web", sender_id="u")
+    try:
+        opened = await tool.run({"action": "open", "targetUrl": f"{site.public_url}/page"}, who)
+        snapshot = await tool.run({"action": "snapshot"}, who)
+        link = ref_of(snapshot, "link", "Next")
+        followed = await tool.run({"action": "click", "ref": link}, who)
+    finally:
+        await tool.aclose()
+        site.close()
+        thread.join(timeout=10)
+    assert opened.startswith(f"tab t1: opened {site.public_url}/page (HTTP 200): 'Public'")
+    assert "blocked requests: refused to fetch 127.0.0.1" in opened and "browser.allowPrivateNetwork" in opened
+    # The redirect hop was checked before it was followed: the navigation ends on Chromium's error page.
+    assert followed.startswith(f"clicked {link}; now at chrome-error://")
+    assert "blocked requests: refused to fetch 127.0.0.1: it resolves to 127.0.0.1, a loopback" in followed
+    assert site.paths == ["/page", "/hop"]  # neither /secret.png nor /secret was ever requested
