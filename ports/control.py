@@ -2,7 +2,7 @@
 
 What the owner of a gateway may look at and change from a browser: sessions (list, transcript,
 reset, rename, hide), channels' live state, pairing requests, agents, cron jobs, the audit log,
-token usage and the effective configuration with secrets hidden. The HTTP adapter calls it; the
+token usage, MCP servers and skills, and the effective configuration with secrets hidden. The HTTP adapter calls it; the
 composition root implements it over the stores and services it built (rustyclaw/control_setup.py).
 """
 
@@ -84,6 +84,47 @@ class DailyUsage(msgspec.Struct, frozen=True, kw_only=True):
     output_tokens: int
 
 
+class McpToolView(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # as the agents see it (`<server>__<tool>`)
+    remote_name: str  # as the server lists it
+    description: str
+
+
+class McpServerView(msgspec.Struct, frozen=True, kw_only=True):
+    """One configured MCP server; never its env or header values."""
+
+    name: str
+    transport: str
+    enabled: bool
+    lazy: bool
+    state: str  # connected, starting, down, idle (lazy, not started yet) or disabled
+    status: str  # the connection's own word: ready, starting, backoff, stopped, idle, disabled
+    launch: str  # the command line or the URL without credentials
+    restarts: int
+    error: str | None = None
+    retry_in: float | None = None  # seconds until the next restart attempt (restart backoff)
+    tools: list[McpToolView] = []
+
+
+class SkillView(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str
+    source: str  # workspace, managed, extra or plugin
+    root: str  # the skill root it was found under
+    path: str  # its SKILL.md
+    enabled: bool  # not switched off in skills.entries
+    eligible: bool  # this host meets its requirements
+    missing: list[str] = []  # what is not met, one reason each
+    agents: list[str] = []  # the agents that may use it
+    warnings: list[str] = []
+
+
+class SkillsView(msgspec.Struct, frozen=True, kw_only=True):
+    enabled: bool  # skills.enabled
+    skills: list[SkillView] = []
+    warnings: list[str] = []  # skipped SKILL.md files and why
+
+
 class ControlPlane(Protocol):
     def conversation_key(self, session: str, agent: str, channel: str) -> str:
         """The session key a driving adapter's own session id (the web page's) maps to."""
@@ -126,6 +167,14 @@ class ControlPlane(Protocol):
     async def audit(self, limit: int = 200) -> list[AuditView]: ...
 
     async def usage(self, days: int = 14) -> list[DailyUsage]: ...
+
+    def mcp_servers(self) -> list[McpServerView]:
+        """Every configured MCP server with its live state and tools (empty without mcp.servers)."""
+        ...
+
+    async def skills(self) -> SkillsView:
+        """Every discovered skill for every agent, gated or not, with what its requirements miss."""
+        ...
 
     def config(self) -> str:
         """The effective configuration as YAML, every secret replaced by a marker."""

@@ -1,5 +1,6 @@
 """The ControlPlane (ports/control.py) over what `rustyclaw serve` built: the session service, the
-channel supervisor, the pairing files, the scheduler, the audit log and the loaded configuration.
+channel supervisor, the pairing files, the scheduler, the audit log, the MCP manager, the skills
+catalog (rustyclaw/control_mcp_skills.py) and the loaded configuration.
 
 Every source but the sessions is optional, so the control page works for a gateway without
 channels or cron (and in tests that start only the core).
@@ -8,7 +9,7 @@ channels or cron (and in tests that start only the core).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 import anyio
 import msgspec
 
+from rustyclaw.control_mcp_skills import mcp_views, skills_view
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.pairing import PairingService, normalise_code
 from rustyclaw.domain.session_keys import session_key
@@ -27,8 +29,10 @@ from rustyclaw.ports.control import (
     ChannelView,
     CronView,
     DailyUsage,
+    McpServerView,
     PairingView,
     SessionView,
+    SkillsView,
     TranscriptLine,
 )
 from rustyclaw.ports.pairing import PairingRequest
@@ -36,6 +40,8 @@ from rustyclaw.ports.pairing import PairingRequest
 if TYPE_CHECKING:
     from rustyclaw.adapters.channels.supervisor import ChannelStatus
     from rustyclaw.adapters.cron.scheduler import CronScheduler
+    from rustyclaw.adapters.mcp.manager import McpManager
+    from rustyclaw.adapters.skills.catalog import SkillCatalog
     from rustyclaw.app import Root
 
 log = logging.getLogger("rustyclaw.control")
@@ -75,6 +81,9 @@ class GatewayControl:
         scheduler: Callable[[], CronScheduler | None] | None = None,
         audit_path: Path | None = None,
         tz: tzinfo | None = None,
+        mcp: McpManager | None = None,
+        skills: SkillCatalog | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self._sessions = sessions
         self._clock = clock
@@ -86,6 +95,9 @@ class GatewayControl:
         self._audit_path = audit_path
         self._tz = tz
         self._cron_tasks: set[str] = set()
+        self._mcp = mcp
+        self._skills = skills
+        self._secrets = tuple(secrets)
 
     # -- sessions -------------------------------------------------------------
 
@@ -262,6 +274,12 @@ class GatewayControl:
         return [DailyUsage(day=day, input_tokens=v[0], output_tokens=v[1])
                 for day, v in sorted(totals.items())[-days:]]
 
+    def mcp_servers(self) -> list[McpServerView]:
+        return mcp_views(self._mcp, self._secrets)
+
+    async def skills(self) -> SkillsView:
+        return skills_view(self._skills, [a.id for a in self._agents])
+
     def config(self) -> str:
         return self._config_text()
 
@@ -304,4 +322,7 @@ def control_of(root: Root) -> GatewayControl:
         scheduler=lambda: root.plugins.scheduler if root.plugins is not None else None,
         audit_path=root.state_dir / "audit" / "tools.jsonl",
         tz=gateway_zone(cfg.gateway.timezone),
+        mcp=root.mcp.manager,
+        skills=root.skills.catalog,
+        secrets=root.settings.secrets,
     )

@@ -14,6 +14,8 @@ Control page (every session, every channel):
 - `GET /api/control/channels`, `GET /api/control/pairing`, `POST /api/control/pairing/approve` and
   `/deny` `{"channel", "code"}`; `GET /api/control/agents`; `GET /api/control/cron`,
   `POST /api/control/cron/run` `{"id"}`; `GET /api/control/audit`; `GET /api/control/usage`;
+  `GET /api/control/mcp` -> `{"servers": [...]}` (state, last error, restart backoff, tools; never
+  env or header values); `GET /api/control/skills` -> `{"enabled", "skills": [...], "warnings"}`;
   `GET /api/control/config` (YAML, secrets hidden).
 
 All of them need the gateway token when one is set (`Authorization: Bearer`), and the app checks
@@ -119,6 +121,8 @@ class ControlRoutes:
             "/api/control/cron/run": {"POST": self._run_cron},
             "/api/control/audit": {"GET": self._audit},
             "/api/control/usage": {"GET": self._usage},
+            "/api/control/mcp": {"GET": self._mcp},
+            "/api/control/skills": {"GET": self._skills},
             "/api/control/config": {"GET": self._config},
         }
         self.prefixed: list[tuple[str, dict[str, Handler]]] = [
@@ -275,6 +279,14 @@ class ControlRoutes:
         sessions = [{"key": v.key, "title": v.title, "input_tokens": v.input_tokens,
                      "output_tokens": v.output_tokens} for v in await self._control.sessions()]
         await send_json(send, 200, {"days": days, "sessions": sessions})
+
+    async def _mcp(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._auth(scope)
+        await send_json(send, 200, {"servers": self._control.mcp_servers()})
+
+    async def _skills(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._auth(scope)
+        await send_json(send, 200, await self._control.skills())
 
     async def _config(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._auth(scope)

@@ -109,6 +109,47 @@
     panel.replaceChildren(rows.length ? table(["Job", "Schedule", "Next run", "Last run", "Last result", "Runs", ""], rows) : el("p", { class: "note" }, "No cron jobs (cron.jobs in config.yaml)."));
   }
 
+  // MCP server states as the channels' colours (app.css): connected green, starting amber, down red.
+  const MCP_CLASS = { connected: "state-running", starting: "state-starting", down: "state-failed" };
+
+  async function mcp() {
+    const data = await api("/api/control/mcp");
+    const rows = data.servers.map((s) => el("tr", { "data-server": s.name },
+      el("td", {}, el("div", {}, s.name), el("small", { class: "note" }, s.launch)),
+      el("td", {}, s.transport + (s.lazy ? " (lazy)" : "")),
+      el("td", {}, s.enabled ? "yes" : "no"),
+      el("td", { class: "state " + (MCP_CLASS[s.state] || "") }, s.state),
+      el("td", {}, String(s.restarts) + (s.retry_in != null ? ` (next try in ${s.retry_in} s)` : "")),
+      el("td", { class: "error-text" }, s.error || ""),
+      el("td", { class: "tools" }, s.tools.length
+        ? el("details", {}, el("summary", {}, `${s.tools.length} tools`),
+          el("ul", {}, ...s.tools.map((t) => el("li", { "data-tool": t.name }, el("code", {}, t.name), " ", el("small", { class: "note" }, t.description)))))
+        : "none")));
+    panel.replaceChildren(
+      el("p", { class: "note" }, "Live state, refreshed every 5 seconds; a server that goes down is restarted on its own after its backoff. Env and header values are never shown."),
+      rows.length ? table(["Server", "Transport", "Enabled", "State", "Restarts", "Last error", "Tools"], rows) : el("p", { class: "note" }, "No MCP servers are configured (mcp.servers in config.yaml)."),
+    );
+    timer = setTimeout(() => mcp().catch(fail), 5000);
+  }
+
+  async function skills() {
+    const data = await api("/api/control/skills");
+    const rows = data.skills.map((k) => el("tr", { "data-skill": k.name },
+      el("td", {}, el("div", {}, el("strong", {}, k.name)), el("small", { class: "note" }, k.description)),
+      el("td", {}, k.source),
+      el("td", {}, el("div", {}, el("code", {}, k.path)), el("small", { class: "note" }, "root " + k.root)),
+      el("td", { class: "requirements " + (k.eligible ? "state-running" : "state-failed") },
+        k.eligible ? "met" : "missing: " + k.missing.join("; ")),
+      el("td", {}, k.enabled ? (k.agents.join(", ") || "none") : "off (skills.entries)"),
+      el("td", {}, k.warnings.join("; "))));
+    panel.replaceChildren(
+      data.enabled ? el("p", { class: "note" }, "Skills found in the skill roots; a skill whose requirements are not met is not offered to the model.")
+        : el("p", { class: "note" }, "Skills are switched off (skills.enabled in config.yaml)."),
+      rows.length ? table(["Skill", "Source", "Path", "Requirements", "Agents", "Warnings"], rows) : el("p", { class: "note" }, "No skills found."),
+      data.warnings.length ? el("div", { class: "skipped" }, el("h2", {}, "Skipped"), el("ul", {}, ...data.warnings.map((w) => el("li", {}, w)))) : null,
+    );
+  }
+
   async function audit() {
     const data = await api("/api/control/audit");
     const rows = data.records.map((r) => el("tr", {},
@@ -161,7 +202,7 @@
     panel.replaceChildren(el("p", { class: "note" }, "The effective configuration; secrets are shown as ***."), el("pre", { class: "config" }, text));
   }
 
-  const TABS = { sessions, channels, pairing, agents, cron, audit, usage, config };
+  const TABS = { sessions, channels, pairing, agents, cron, mcp, skills, audit, usage, config };
 
   function show(name) {
     if (!TABS[name]) name = "sessions";
