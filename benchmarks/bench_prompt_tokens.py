@@ -72,31 +72,44 @@ THREE_SKILLS = {
 def test_first_hi_prompt_tokens_with_skills_and_mcp(
     gateway_stub_llm: StubLLM, gateway_home: Path, figures: Figures
 ) -> None:
-    """The same first "hi" with 3 skills in the workspace and one MCP server of 10 tools (budget 1,500)."""
+    """The same first "hi" with 3 skills in the workspace and one MCP server of 10 tools (budget 1,500),
+    and in the same run without them, so what skills and MCP add is a figure of its own."""
     import sys
 
+    def first_hi(home: Path, **sections: Any) -> dict[str, Any]:
+        home.mkdir(parents=True, exist_ok=True)
+        serve = ServeProcess(write_config(home, gateway_stub_llm.base_url, **sections), home)
+        serve.start()
+        try:
+            http_load.chat_load("127.0.0.1", serve.port, sessions=1, per_session=1, concurrency=1,
+                                stream=False, prefix=f"prompt-{home.name}")
+            bodies = [b for b in gateway_stub_llm.requests() if b.get("model")]
+        finally:
+            serve.stop()
+        found: dict[str, Any] = bodies[-1]
+        assert found["messages"][-1]["content"] == "hi"
+        return found
+
+    count = make_tokenizer("cl100k").count
+    plain = prompt_tokens(first_hi(gateway_home / "plain"), count)
+    full = gateway_home / "full"
     for name, description in THREE_SKILLS.items():
-        folder = gateway_home / "workspace" / "skills" / name
+        folder = full / "workspace" / "skills" / name
         folder.mkdir(parents=True)
         (folder / "SKILL.md").write_text(f"---\nname: {name}\ndescription: {description}\n---\n"
                                          "Steps the model reads only when the skill is used.\n", encoding="utf-8")
     mcp = {"servers": {"tools": {"command": sys.executable, "args": [str(MCP_FIXTURE), "stdio", "--only-ten"]}}}
-    serve = ServeProcess(write_config(gateway_home, gateway_stub_llm.base_url, mcp=mcp), gateway_home)
-    serve.start()
-    try:
-        http_load.chat_load("127.0.0.1", serve.port, sessions=1, per_session=1, concurrency=1,
-                            stream=False, prefix="prompt-skills-mcp")
-        bodies = [b for b in gateway_stub_llm.requests() if b.get("model")]
-    finally:
-        serve.stop()
-    body = bodies[-1]
-    assert body["messages"][-1]["content"] == "hi"
+    body = first_hi(full, mcp=mcp)
     mcp_tools = [t["function"]["name"] for t in body.get("tools", []) if t["function"]["name"].startswith("tools__")]
     assert len(mcp_tools) == 10, mcp_tools
     system = body["messages"][0]["content"]
     assert all(f"<name>{name}</name>" in system for name in THREE_SKILLS), system
 
-    counts = prompt_tokens(body, make_tokenizer("cl100k").count)
+    counts = prompt_tokens(body, count)
+    figures.record("skills_mcp_prompt_tokens_added", counts["total"] - plain["total"], "tokens", None,
+                   f"3 skills listed: {counts['system_prompt'] - plain['system_prompt']}; 10 MCP tool schemas: "
+                   f"{counts['tool_schemas'] - plain['tool_schemas']} (plain first hi in the same run: "
+                   f"{plain['total']})")
     figures.record("first_hi_prompt_tokens_skills_mcp", counts["total"], "tokens", SKILLS_MCP_BUDGET,
                    f"cl100k: system prompt {counts['system_prompt']} (3 skills listed), tool schemas "
                    f"{counts['tool_schemas']} ({counts['tools']} tools, 10 from MCP), "

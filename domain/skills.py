@@ -54,6 +54,9 @@ class Skill:
     hidden: bool = False
     # Problems found while reading it (format, spec); a skill with problems is still listed.
     warnings: tuple[str, ...] = ()
+    # How the prompt names the file when shorter than `location` and still readable by `read`
+    # (`skills/x/SKILL.md` in the workspace, `~/...` under the home folder); "" = `location`.
+    shown: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +115,7 @@ def merge_by_precedence(found: Iterable[Skill]) -> list[Skill]:
     return [best[name] for name in sorted(best)]
 
 
-SKILLS_INTRO = (
-    "Skills extend what you can do. When a request matches a skill's description, first read its "
-    "SKILL.md at the location shown with the read tool, then follow it. Read only the skill you need."
-)
+SKILLS_INTRO = "When a request matches a skill below, first read its SKILL.md (location) with the read tool."
 
 
 def skills_prompt(skills: Sequence[Skill], max_chars: int) -> str:
@@ -129,7 +129,7 @@ def skills_prompt(skills: Sequence[Skill], max_chars: int) -> str:
     for skill in listed:
         entry = (
             f"<skill><name>{escape(skill.name)}</name><description>{escape(skill.description)}</description>"
-            f"<location>{escape(skill.location)}</location></skill>"
+            f"<location>{escape(skill.shown or skill.location)}</location></skill>"
         )
         if used + len(entry) + 1 > max_chars:
             left_out += 1

@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rustyclaw.adapters.skills.skill_file import SKILL_FILE, SkillFormatError, read_skill
@@ -99,10 +99,22 @@ def scan(source: Source, root: Path, warnings: list[str]) -> list[Skill]:
             warnings.append(f"{skill_md}: skipped, it resolves outside {root} ({real})")
             continue
         try:
-            found.append(read_skill(skill_md, source))
+            skill = read_skill(skill_md, source)
         except SkillFormatError as exc:
             warnings.append(str(exc))
+            continue
+        found.append(replace(skill, shown=_shown(skill_md, source, root)))
     return found
+
+
+def _shown(skill_md: Path, source: Source, root: Path) -> str:
+    """A shorter name for the prompt that `read` still resolves (fewer tokens every turn)."""
+    if source == "workspace":
+        return str(Path("skills") / skill_md.relative_to(root))  # read is relative to the workspace
+    home = Path.home()
+    if skill_md.is_relative_to(home):
+        return "~/" + str(skill_md.relative_to(home))
+    return ""
 
 
 def _signature(roots: Sequence[tuple[Source, Path]]) -> tuple[tuple[str, int], ...]:

@@ -87,9 +87,12 @@ def test_prompt_lists_name_description_location(roots: SkillRoots, tmp_path: Pat
     catalog = SkillCatalog(roots)
     prompts = SkillsPromptBuilder(PromptBuilder(None), catalog.for_agent, max_skill_chars=6000)
     text = prompts.build("main")
-    weather = tmp_path / "workspace" / "skills" / "weather" / "SKILL.md"
-    assert f"<name>weather</name><description>Forecasts from the weather tool.</description>" \
-           f"<location>{weather}</location>" in text
+    # Workspace skills are named relative to the workspace (what `read` resolves), others in full.
+    assert "<name>weather</name><description>Forecasts from the weather tool.</description>" \
+           "<location>skills/weather/SKILL.md</location>" in text
+    assert "<location>skills/personal/research/SKILL.md</location>" in text
+    plugin_md = tmp_path / "plugins" / "demo-plugin" / "skills" / "plugin-skill" / "SKILL.md"
+    assert f"<location>{plugin_md}</location>" in text
     assert "needs-uv" not in text and "Older managed copy" not in text
     assert "Call weather with the city name" not in text  # bodies are read on demand, not injected
 
