@@ -69,18 +69,16 @@ def _int_arg(arguments: dict[str, Any], name: str, default: int | None, low: int
 
 
 class MemorySearchTool:
+    # Short like the other default tools' specs: each first prompt carries them (budget: 1,000 tokens).
     spec = ToolSpec(
         name="memory_search",
-        description=(
-            "Search MEMORY.md, memory/*.md and past chat transcripts before answering questions about "
-            "earlier work, decisions, dates, people, preferences or todos; returns snippets with path and lines."
-        ),
+        description="Search memory notes and past chats (path, lines, snippet).",
         parameters={
             "type": "object",
             "properties": {
-                "query": {"type": "string", "description": "What to look for"},
-                "maxResults": {"type": "integer", "minimum": 1, "maximum": _MAX_RESULTS},
-                "minScore": {"type": "number", "minimum": 0, "maximum": 1},
+                "query": {"type": "string"},
+                "maxResults": {"type": "integer"},
+                "minScore": {"type": "number"},
             },
             "required": ["query"],
         },
@@ -116,14 +114,10 @@ class MemorySearchTool:
 class MemoryGetTool:
     spec = ToolSpec(
         name="memory_get",
-        description="Read lines of a memory file (MEMORY.md, memory/*.md) or messages of a sessions/<id> hit.",
+        description="Read lines of a memory file or a sessions/<id> hit.",
         parameters={
             "type": "object",
-            "properties": {
-                "path": {"type": "string", "description": "A path from memory_search"},
-                "from": {"type": "integer", "minimum": 1, "description": "First line (1-based)"},
-                "lines": {"type": "integer", "minimum": 1, "description": "How many lines"},
-            },
+            "properties": {"path": {"type": "string"}, "from": {"type": "integer"}, "lines": {"type": "integer"}},
             "required": ["path"],
         },
     )
