@@ -146,7 +146,7 @@
       data.enabled ? el("p", { class: "note" }, "Skills found in the skill roots; a skill whose requirements are not met is not offered to the model.")
         : el("p", { class: "note" }, "Skills are switched off (skills.enabled in config.yaml)."),
       rows.length ? table(["Skill", "Source", "Path", "Requirements", "Agents", "Warnings"], rows) : el("p", { class: "note" }, "No skills found."),
-      data.warnings.length ? el("div", { class: "skipped" }, el("h2", {}, "Skipped"), el("ul", {}, ...data.warnings.map((w) => el("li", {}, w)))) : null,
+      ...(data.warnings.length ? [el("div", { class: "skipped" }, el("h2", {}, "Skipped"), el("ul", {}, ...data.warnings.map((w) => el("li", {}, w))))] : []),
     );
   }
 
