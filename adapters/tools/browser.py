@@ -92,8 +92,11 @@ class BrowserTool:
             # Starting Chromium has its own bound (the launch timeout), then the action gets the whole limit.
             profile = await self.pool.profile(key, context.agent_id)
             # Playwright's own timeouts fire first with a precise message; this bounds everything else.
-            with anyio.fail_after(limit + 2):
-                return await self._dispatch(str(action), arguments, context, profile)
+            try:
+                with anyio.fail_after(limit + 2):
+                    return await self._dispatch(str(action), arguments, context, profile)
+            finally:
+                self.pool.release(profile)
         except TimeoutError:
             raise ToolError(f"browser action {action!r} did not finish within {limit:g} s "
                             "(browser.actionTimeoutSeconds)") from None

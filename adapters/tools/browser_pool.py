@@ -70,6 +70,7 @@ class Profile:
     next_tab: int = 1
     idle: asyncio.TimerHandle | None = None
     saving: set[asyncio.Task[None]] = field(default_factory=set)
+    busy: int = 0
 
     async def settle(self) -> None:
         """Downloads still being written finish before the model is told what was saved."""
@@ -97,6 +98,9 @@ class BrowserPool:
         self._browser: Browser | None = None
         self._profiles: dict[str, Profile] = {}
         self._lock = asyncio.Lock()
+        # Set while no Chromium runs (before the first action, after the last profile went idle).
+        self.stopped = asyncio.Event()
+        self.stopped.set()
 
     @property
     def running(self) -> bool:
@@ -114,24 +118,29 @@ class BrowserPool:
         return list(self._profiles)
 
     async def profile(self, key: str, agent_id: str) -> Profile:
+        """The profile for `key`, started if needed, held until `release(profile)`."""
         async with self._lock:
             found = self._profiles.get(key)
             if found is None:
                 found = await self._new_profile(key, agent_id)
                 self._profiles[key] = found
-        self._touch(found)
+            # Held by an action until `release`: an action longer than idleSeconds is not idleness.
+            found.busy += 1
+            if found.idle is not None:
+                found.idle.cancel()
+                found.idle = None
         return found
 
     def peek(self, key: str) -> Profile | None:
         return self._profiles.get(key)
 
-    def _touch(self, profile: Profile) -> None:
-        if profile.idle is not None:
-            profile.idle.cancel()
-        if self.settings.idle_seconds > 0:
+    def release(self, profile: Profile) -> None:
+        """An action on `profile` ended: the idle clock starts when none is left running."""
+        profile.busy -= 1
+        if profile.busy == 0 and self.settings.idle_seconds > 0:
             loop = asyncio.get_running_loop()
             profile.idle = loop.call_later(
-                self.settings.idle_seconds, lambda: loop.create_task(self.close_profile(profile.key)))
+                self.settings.idle_seconds, lambda: loop.create_task(self._close_idle(profile)))
 
     async def _start(self) -> Browser:
         if self._browser is not None and self._browser.is_connected():
@@ -159,6 +168,7 @@ class BrowserPool:
             self._playwright = None
             hint = " (browser.noSandbox: true is needed as root or in a container)" if "sandbox" in str(exc) else ""
             raise ToolError(f"Chromium ({executable}) did not start: {str(exc).splitlines()[0]}{hint}") from exc
+        self.stopped.clear()
         log.info("browser started", extra={"executable": executable})
         return self._browser
 
@@ -246,15 +256,22 @@ class BrowserPool:
             return
         await quietly(route.fulfill(response=response))
 
+    async def _close_idle(self, profile: Profile) -> None:
+        if profile.busy == 0 and self._profiles.get(profile.key) is profile:
+            log.info("browser profile idle: closing it", extra={"profile": profile.key})
+            await self.close_profile(profile.key)
+
     async def close_profile(self, key: str) -> bool:
-        profile = self._profiles.pop(key, None)
-        if profile is None:
-            return False
-        if profile.idle is not None:
-            profile.idle.cancel()
-        await quietly(profile.context.close())
-        if not self._profiles:
-            await self.aclose()
+        # Under the lock: a profile being opened meanwhile must not lose the browser under it.
+        async with self._lock:
+            profile = self._profiles.pop(key, None)
+            if profile is None:
+                return False
+            if profile.idle is not None:
+                profile.idle.cancel()
+            await quietly(profile.context.close())
+            if not self._profiles:
+                await self.aclose()
         return True
 
     async def aclose(self) -> None:
@@ -269,6 +286,7 @@ class BrowserPool:
         if self._playwright is not None:
             await quietly(self._playwright.stop())
             self._playwright = None
+        self.stopped.set()
 
 
 def _join(base: str, location: str) -> str:

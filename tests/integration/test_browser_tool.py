@@ -305,3 +305,40 @@ async def test_subresources_and_redirect_hops_to_private_addresses_are_blocked(t
     assert followed.startswith(f"clicked {link}; now at chrome-error://")
     assert "blocked requests: refused to fetch 127.0.0.1: it resolves to 127.0.0.1, a loopback" in followed
     assert site.paths == ["/page", "/hop"]  # neither /secret.png nor /secret was ever requested
+
+
+def _context(session: str, agent: str = "main") -> Any:
+    from rustyclaw.ports.tools import ToolContext
+
+    return ToolContext(agent_id=agent, session_key=session, session_id=session, channel="web", sender_id="u")
+
+
+@pytest.mark.parametrize("scope", ["agent", "session"])
+async def test_profiles_are_per_agent_or_per_session_and_close_when_idle(
+    pages: Pages, tmp_path: Path, scope: str
+) -> None:
+    import anyio
+
+    from rustyclaw.config.browser import BrowserConfig
+    from rustyclaw.tools_setup import browser_tool
+
+    section = BrowserConfig.model_validate(
+        {"noSandbox": True, "allowPrivateNetwork": True, "scope": scope, "idleSeconds": 1})
+    tool = browser_tool(section, lambda _: tmp_path, None)
+    first, second = _context("agent:main:web:a"), _context("agent:main:web:b")
+    try:
+        await tool.run({"action": "open", "targetUrl": f"{pages.url}/form"}, first)
+        seen_by_second = await tool.run({"action": "tabs"}, second)
+        assert tool.pool.running
+        # Nothing uses the browser for idleSeconds: its profiles close, then Chromium itself.
+        with anyio.fail_after(30):
+            await tool.pool.stopped.wait()
+        assert not tool.pool.running
+        after_idle = await tool.run({"action": "status"}, first)
+    finally:
+        await tool.aclose()
+    if scope == "agent":
+        assert seen_by_second.startswith(f"* t1: 'Order form' {pages.url}/form")  # one profile for the agent
+    else:
+        assert seen_by_second == "no tabs open"  # each session its own context
+    assert after_idle == "browser stopped; this profile has 0 tab(s)"
