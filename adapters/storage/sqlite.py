@@ -64,11 +64,15 @@ _STORED_IDS = "SELECT id, inbound_id FROM messages WHERE session_id = ?"
 # 11 parameters a row; 90 rows stay under the 999-variable limit of older SQLite builds.
 _ROWS_PER_INSERT = 90
 
+# cache_size: SQLite's page cache grows with the database up to 2 MB by default, which showed as
+# RSS growing with the message count (benchmarks/README.md, issue #19); hot transcripts are in
+# the session service's history cache and the rest in the OS's page cache, so 512 KiB is enough.
 _PRAGMAS = """
 PRAGMA busy_timeout = {busy_ms};
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = {synchronous};
 PRAGMA foreign_keys = ON;
+PRAGMA cache_size = -512;
 """
 
 
