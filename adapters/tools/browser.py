@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 ACTIONS = ("status", "start", "stop", "tabs", "open", "focus", "close", "navigate", "snapshot", "screenshot", "act")
 ACT_KINDS = ("click", "type", "press", "hover", "select", "fill", "scroll", "wait")
+# Channels whose replies carry image attachments to the user; chat platforms send voice notes only so far.
+IMAGE_CHANNELS = frozenset({"web"})
 _REF = re.compile(r"^(?:e)?(\d{1,6})$")
 
 SPEC = ToolSpec(
@@ -65,10 +67,12 @@ SPEC = ToolSpec(
 class BrowserTool:
     spec = SPEC
 
-    def __init__(self, pool: BrowserPool, media: ReplyMedia | None, *, scope: str = "agent") -> None:
+    def __init__(self, pool: BrowserPool, media: ReplyMedia | None, *, scope: str = "agent",
+                 image_channels: frozenset[str] = IMAGE_CHANNELS) -> None:
         self.pool = pool
         self._media = media
         self._scope = scope
+        self._image_channels = image_channels
 
     def _key(self, context: ToolContext) -> str:
         return f"session:{context.session_key}" if self._scope == "session" else f"agent:{context.agent_id}"
@@ -167,8 +171,9 @@ class BrowserTool:
             data = await self._locate(page, args["ref"]).screenshot(type="png")
         else:
             data = await page.screenshot(type="png", full_page=bool(args.get("fullPage")))
-        if self._media is None:
-            return f"screenshot taken ({len(data)} bytes) but this channel cannot receive images"
+        if self._media is None or context.channel not in self._image_channels:
+            return (f"screenshot taken ({len(data)} bytes) but not sent: the {context.channel} channel does not "
+                    "deliver images yet (the web chat does); describe the page from a snapshot instead")
         self._media.add(context.session_key, Attachment(
             kind="image", mime="image/png", name="screenshot.png", data=data, size=len(data)))
         return f"screenshot of {page.url} ({len(data)} bytes) attached to the reply"

@@ -342,3 +342,16 @@ async def test_profiles_are_per_agent_or_per_session_and_close_when_idle(
     else:
         assert seen_by_second == "no tabs open"  # each session its own context
     assert after_idle == "browser stopped; this profile has 0 tab(s)"
+
+
+async def test_a_screenshot_on_a_channel_without_images_says_so(
+    mock_llm: LLMockServer, pages: Pages, tmp_path: Path
+) -> None:
+    cfg = config(tmp_path, mock_llm.base_url, allowPrivateNetwork=True)
+    mock_llm.call_tool("browser", {"action": "open", "targetUrl": f"{pages.url}/form"})
+    mock_llm.call_tool("browser", {"action": "screenshot"}).reply("described instead")
+    async with bootstrap(settings_of(cfg), "core") as root:
+        reply = await root.gateway.handle(InboundMessage(channel="telegram", peer_id="7", sender_id="7", text="look"))
+        shot = tool_results(mock_llm)[-1]
+    assert reply is not None and reply.attachments == ()
+    assert shot.startswith("screenshot taken (") and "the telegram channel does not deliver images yet" in shot
