@@ -82,7 +82,7 @@ def _content(message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...]] | No
             return None
         return str(body.get("caption") or ""), (found,)
     if kind == "interactive":
-        reply = body.get("button_reply") or body.get("list_reply") or {}
+        reply = _object(body.get("button_reply") or body.get("list_reply"))
         return str(reply.get("title") or ""), ()
     if kind == "button":
         return str(body.get("text") or ""), ()
@@ -90,7 +90,8 @@ def _content(message: dict[str, Any]) -> tuple[str, tuple[Attachment, ...]] | No
 
 
 def _contact_for(value: dict[str, Any], sender: str | None) -> dict[str, Any]:
-    contacts = [c for c in value.get("contacts") or () if isinstance(c, dict)]
+    raw = value.get("contacts")
+    contacts = [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
     for contact in contacts:
         if sender is not None and contact.get("wa_id") == sender:
             return contact
@@ -103,12 +104,14 @@ def to_inbound(
     """The messages of one webhook payload meant for `phone_number_id`; raises PayloadError."""
     found: list[InboundMessage] = []
     for value in _values(payload):
-        metadata = value.get("metadata") or {}
+        metadata = _object(value.get("metadata"))
         target = str(metadata.get("phone_number_id") or "")
         if target and target != phone_number_id:
             log.debug("whatsapp event for another number (%s) ignored", target)
             continue
-        for message in value.get("messages") or ():
+        messages = value.get("messages")
+        # Any other shape is Meta's to get right; a wrong one must be a 400, never a 500.
+        for message in messages if isinstance(messages, list) else ():
             inbound = _one(message, value, channel, account, received_at)
             if inbound is not None:
                 found.append(inbound)
