@@ -11,6 +11,7 @@ actions themselves (`{"action": "click", "ref": "e3"}`). Every action is bounded
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -191,7 +192,7 @@ class BrowserTool:
                 target = self._locate(page, req.get("ref"))
                 await target.fill(_text(req, "text", empty=True), timeout=timeout)
                 if req.get("submit"):
-                    await target.press("Enter", timeout=timeout)
+                    await _enter(page, target.press("Enter", timeout=timeout))
                 done = f"typed into {req['ref']}" + (" and submitted" if req.get("submit") else "")
             elif kind == "fill":
                 fields = req.get("fields")
@@ -204,10 +205,9 @@ class BrowserTool:
                 done = f"filled {len(fields)} field(s)"
             elif kind == "press":
                 key = _text(req, "key")
-                if req.get("ref"):
-                    await self._locate(page, req["ref"]).press(key, timeout=timeout)
-                else:
-                    await page.keyboard.press(key)
+                pressing = (self._locate(page, req["ref"]).press(key, timeout=timeout) if req.get("ref")
+                            else page.keyboard.press(key))
+                await (_enter(page, pressing) if key == "Enter" else pressing)
                 done = f"pressed {key}"
             elif kind == "hover":
                 await self._locate(page, req.get("ref")).hover(timeout=timeout)
@@ -275,6 +275,21 @@ class BrowserTool:
         if profile.refused:
             first = "; ".join(dict.fromkeys(profile.refused))
         return f"{what}: {first}"
+
+
+# Enter may submit a form; unlike a click, Playwright's key press does not wait for the navigation it starts.
+ENTER_NAVIGATION_MS = 1500
+
+
+async def _enter(page: Page, pressing: Awaitable[None]) -> None:
+    """Presses Enter and waits (briefly) for a navigation it starts to commit; none is fine too."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        async with page.expect_navigation(wait_until="commit", timeout=ENTER_NAVIGATION_MS):
+            await pressing
+    except PlaywrightTimeout:
+        pass  # the key did not navigate (a search box, a script that handles it)
 
 
 async def _tabs(profile: Profile) -> str:

@@ -32,7 +32,12 @@ SNAPSHOT_JS = r"""
     if (aria) return clean(aria);
     const by = el.getAttribute("aria-labelledby");
     if (by) return clean(by.split(/\s+/).map((id) => document.getElementById(id)?.textContent || "").join(" "));
-    if (el.labels && el.labels.length) return clean(el.labels[0].textContent);
+    if (el.labels && el.labels.length) {
+      // A wrapping <label> also holds the control itself (a select's options): only its own words count.
+      const copy = el.labels[0].cloneNode(true);
+      copy.querySelectorAll("select, textarea, input, button").forEach((n) => n.remove());
+      return clean(copy.textContent);
+    }
     if (el.tagName === "IMG") return clean(el.alt);
     if (el.tagName === "INPUT" && ["submit", "button", "reset"].includes(el.type)) return clean(el.value);
     return clean(el.placeholder || el.title || el.name || (el.tagName === "INPUT" ? "" : el.textContent)).slice(0, 120);

@@ -355,3 +355,72 @@ async def test_a_screenshot_on_a_channel_without_images_says_so(
         shot = tool_results(mock_llm)[-1]
     assert reply is not None and reply.attachments == ()
     assert shot.startswith("screenshot taken (") and "the telegram channel does not deliver images yet" in shot
+
+
+async def test_fill_select_press_scroll_and_tabs(tmp_path: Path) -> None:
+    """The rest of the action surface, called directly: fill several fields, select, press Enter to
+    submit, scroll, a second tab, focus and close."""
+    from rustyclaw.config.browser import BrowserConfig
+    from rustyclaw.tools_setup import browser_tool
+
+    posts: list[dict[str, list[str]]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = ("<!doctype html><title>Long form</title><form method=post action=/go>"
+                    "<label>City <input name=city></label><label>Zip <input name=zip></label>"
+                    "<label>Size <select name=size><option>S</option><option>M</option><option>L</option>"
+                    "</select></label><button>Order</button></form>"
+                    "<div style='height:3000px'></div><button>Far below</button>")
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def do_POST(self) -> None:
+            posts.append(parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode()))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<title>Done</title>ok")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    tool = browser_tool(BrowserConfig.model_validate({"noSandbox": True, "allowPrivateNetwork": True}),
+                        lambda _: tmp_path, None)
+    who = _context("agent:main:main")
+    try:
+        await tool.run({"action": "open", "targetUrl": url}, who)
+        snap = await tool.run({"action": "snapshot"}, who)
+        city, zip_, size = (ref_of(snap, "textbox", "City"), ref_of(snap, "textbox", "Zip"),
+                            ref_of(snap, "combobox", "Size"))
+        far = ref_of(snap, "button", "Far below")
+        scrolled = await tool.run({"action": "scroll", "ref": far}, who)
+        filled = await tool.run({"action": "act", "request": {
+            "kind": "fill", "fields": [{"ref": city, "value": "Oslo"}, {"ref": zip_, "value": "0150"}]}}, who)
+        selected = await tool.run({"action": "select", "ref": size, "values": ["L"]}, who)
+        again = await tool.run({"action": "snapshot"}, who)
+        pressed = await tool.run({"action": "press", "ref": ref_of(again, "textbox", "City"), "key": "Enter"}, who)
+        second = await tool.run({"action": "open", "targetUrl": url}, who)
+        tabs = await tool.run({"action": "tabs"}, who)
+        focused = await tool.run({"action": "focus", "targetId": "t1"}, who)
+        closed = await tool.run({"action": "close", "targetId": "t2"}, who)
+        with pytest.raises(Exception, match="'ref' must be a reference from the latest snapshot"):
+            await tool.run({"action": "click", "ref": "#submit"}, who)
+    finally:
+        await tool.aclose()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert scrolled.startswith(f"scrolled {far} into view")
+    assert filled.startswith("filled 2 field(s)") and selected.startswith(f"selected L in {size}")
+    assert 'textbox "City"' in again and ": Oslo" in again and ": L" in again  # values show in the snapshot
+    assert pressed.startswith(f"pressed Enter; now at {url}go")
+    assert posts == [{"city": ["Oslo"], "zip": ["0150"], "size": ["L"]}]
+    assert second.startswith("tab t2: opened ") and tabs.count("\n") == 1 and tabs.startswith("  t1: 'Done'")
+    assert focused == "focused tab t1" and closed == "closed tab t2; 1 tab(s) left"
