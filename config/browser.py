@@ -12,7 +12,8 @@ from rustyclaw.config.base import Section
 class BrowserConfig(Section):
     """One browser context per agent (or per session), started on first use and closed when idle."""
 
-    enabled: bool = True
+    # Off by default: its schema would take a large share of every prompt's tool budget.
+    enabled: bool = False
     # None: `chromium` (Debian's) or `chromium-browser` / `google-chrome` on PATH; never downloaded.
     executable_path: str | None = None
     headless: bool = True

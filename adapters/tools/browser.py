@@ -35,30 +35,26 @@ _REF = re.compile(r"^(?:e)?(\d{1,6})$")
 
 SPEC = ToolSpec(
     name="browser",
-    description=(
-        "Control a headless web browser. Use action 'open' with targetUrl, then 'snapshot' to read the page: "
-        "interactive elements carry refs like e3. Act on them with action 'act' and request "
-        "{kind: click|type|press|hover|select|fill|scroll|wait, ref, text, submit}. 'screenshot' sends the user "
-        "an image. 'tabs', 'focus' and 'close' manage tabs (targetId)."
-    ),
+    # Kept short: every prompt carries it. The refs come from 'snapshot'; act kinds are in the enum.
+    description="Drive a web browser: open, snapshot (refs), act, screenshot.",
     parameters={
         "type": "object",
         "properties": {
             "action": {"type": "string", "enum": [*ACTIONS, *ACT_KINDS]},
-            "targetUrl": {"type": "string", "description": "URL for open / navigate"},
-            "targetId": {"type": "string", "description": "tab id from 'tabs' (default: the current tab)"},
-            "ref": {"type": "string", "description": "element ref from the latest snapshot, e.g. e3"},
-            "text": {"type": "string", "description": "text to type, or text to wait for"},
-            "submit": {"type": "boolean", "description": "press Enter after typing"},
-            "key": {"type": "string", "description": "key for press, e.g. Enter"},
-            "values": {"type": "array", "items": {"type": "string"}, "description": "options for select"},
-            "fields": {"type": "array", "items": {"type": "object"}, "description": "fill: [{ref, value}]"},
-            "timeMs": {"type": "integer", "description": "wait this long (bounded by the action timeout)"},
-            "textGone": {"type": "string", "description": "wait until this text is gone"},
+            "targetUrl": {"type": "string"},
+            "targetId": {"type": "string", "description": "tab"},
+            "ref": {"type": "string", "description": "from snapshot, e.g. e3"},
+            "text": {"type": "string"},
+            "submit": {"type": "boolean"},
+            "key": {"type": "string"},
+            "values": {"type": "array", "items": {"type": "string"}},
+            "fields": {"type": "array", "items": {"type": "object"}, "description": "[{ref, value}]"},
+            "timeMs": {"type": "integer"},
+            "textGone": {"type": "string"},
             "direction": {"type": "string", "enum": ["up", "down"]},
             "fullPage": {"type": "boolean"},
             "maxChars": {"type": "integer"},
-            "request": {"type": "object", "description": "act: {kind, ref, text, submit, key, values, fields, ...}"},
+            "request": {"type": "object", "description": "act: {kind, ref, text, ...}"},
         },
         "required": ["action"],
     },

@@ -47,7 +47,7 @@ def test_a_browser_screenshot_appears_under_the_reply(
     page: Page, mock_llm: LLMockServer, site: str, tmp_path: Path, artifacts: Path
 ) -> None:
     gateway = start_gateway(tmp_path, mock_llm.base_url, browser={
-        "noSandbox": True, "allowPrivateNetwork": True, "viewportWidth": 640, "viewportHeight": 360})
+        "enabled": True, "noSandbox": True, "allowPrivateNetwork": True, "viewportWidth": 640, "viewportHeight": 360})
     try:
         mock_llm.call_tool("browser", {"action": "open", "targetUrl": f"{site}/board"})
         mock_llm.call_tool("browser", {"action": "screenshot"}).reply("Here is the board.")

@@ -13,14 +13,16 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_working_chromium_is_started_and_its_version_reported() -> None:
-    ((status, detail, fix),) = await browser_rows(BrowserConfig.model_validate({"noSandbox": True}))
+    section = BrowserConfig.model_validate({"enabled": True, "noSandbox": True})
+    ((status, detail, fix),) = await browser_rows(section)
     assert status == "ok", detail
     assert detail.startswith("Chromium ") and "starts headless" in detail and fix == ""
 
 
 async def test_a_missing_executable_says_how_to_install_one(tmp_path: Path) -> None:
     missing = tmp_path / "no-chromium"
-    ((status, detail, fix),) = await browser_rows(BrowserConfig.model_validate({"executablePath": str(missing)}))
+    section = BrowserConfig.model_validate({"enabled": True, "executablePath": str(missing)})
+    ((status, detail, fix),) = await browser_rows(section)
     assert status == "warn" and str(missing) in detail
     assert "apt-get install chromium" in fix and "browser.executablePath" in fix
 
@@ -29,7 +31,7 @@ async def test_an_executable_that_does_not_start_is_a_warning_with_the_reason(tm
     broken = tmp_path / "chromium"
     broken.write_text("#!/bin/sh\necho 'not a browser' >&2\nexit 3\n")
     broken.chmod(0o755)
-    section = BrowserConfig.model_validate({"executablePath": str(broken), "noSandbox": True})
+    section = BrowserConfig.model_validate({"enabled": True, "executablePath": str(broken), "noSandbox": True})
     ((status, detail, fix),) = await browser_rows(section, limit_seconds=10)
     assert status == "warn" and detail.startswith(f"{broken} did not start headless: ")
     assert fix == "run the executable by hand to see why it exits"

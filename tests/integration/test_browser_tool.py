@@ -112,7 +112,7 @@ def config(tmp_path: Path, base_url: str, **browser: object) -> RustyClawConfig:
         "gateway": {"stateDir": str(tmp_path / "state")},
         "agents": {"workspace": str(tmp_path / "ws")},
         # As root (CI containers) Chromium's own sandbox cannot start: the page tests use --no-sandbox too.
-        "browser": {"noSandbox": True, **browser},
+        "browser": {"enabled": True, "noSandbox": True, **browser},
         "llm": {"providers": {"mock": {"baseUrl": base_url}}, "routes": {"default": {"primary": "mock/m"}},
                 "embedded": {"enabled": False}, "retry": {"attempts": 1}},
         "storage": {"backend": "sqlite"},
@@ -287,8 +287,8 @@ async def test_subresources_and_redirect_hops_to_private_addresses_are_blocked(t
     site = Probe()
     thread = threading.Thread(target=site.server.serve_forever, daemon=True)
     thread.start()
-    tool = browser_tool(BrowserConfig.model_validate({"noSandbox": True}), lambda _: tmp_path, ReplyMedia(),
-                        resolver=public_dns)
+    section = BrowserConfig.model_validate({"enabled": True, "noSandbox": True})
+    tool = browser_tool(section, lambda _: tmp_path, ReplyMedia(), resolver=public_dns)
     who = ToolContext(agent_id="main", session_key="agent:main:main", session_id="s", channel="web", sender_id="u")
     try:
         opened = await tool.run({"action": "open", "targetUrl": f"{site.public_url}/page"}, who)
@@ -323,7 +323,7 @@ async def test_profiles_are_per_agent_or_per_session_and_close_when_idle(
     from rustyclaw.tools_setup import browser_tool
 
     section = BrowserConfig.model_validate(
-        {"noSandbox": True, "allowPrivateNetwork": True, "scope": scope, "idleSeconds": 1})
+        {"enabled": True, "noSandbox": True, "allowPrivateNetwork": True, "scope": scope, "idleSeconds": 1})
     tool = browser_tool(section, lambda _: tmp_path, None)
     first, second = _context("agent:main:web:a"), _context("agent:main:web:b")
     try:
@@ -391,8 +391,8 @@ async def test_fill_select_press_scroll_and_tabs(tmp_path: Path) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}/"
-    tool = browser_tool(BrowserConfig.model_validate({"noSandbox": True, "allowPrivateNetwork": True}),
-                        lambda _: tmp_path, None)
+    section = BrowserConfig.model_validate({"enabled": True, "noSandbox": True, "allowPrivateNetwork": True})
+    tool = browser_tool(section, lambda _: tmp_path, None)
     who = _context("agent:main:main")
     try:
         await tool.run({"action": "open", "targetUrl": url}, who)
