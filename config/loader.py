@@ -93,16 +93,11 @@ def parse_file(path: Path) -> dict[str, Any]:
         raise ConfigError(
             f"{path}: unsupported configuration file type '{suffix}' (use .yaml, .yml, .json, .json5 or .toml)"
         )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text") from exc
+    text = read_text(path)
     if suffix == ".json":
         data = _parse_json(path, text)
     elif suffix == ".json5":
-        data = _parse_json5(path, text)
+        data = parse_json5(path, text)
     elif suffix == ".toml":
         data = _parse_toml(path, text)
     else:
@@ -116,6 +111,16 @@ def parse_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def read_text(path: Path) -> str:
+    """A configuration file's text, or one error naming the file and what is wrong with it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+
+
 def _parse_json(path: Path, text: str) -> Any:
     try:
         return json.loads(text)
@@ -123,7 +128,7 @@ def _parse_json(path: Path, text: str) -> Any:
         raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: JSON syntax error: {exc.msg}") from None
 
 
-def _parse_json5(path: Path, text: str) -> Any:
+def parse_json5(path: Path, text: str) -> Any:
     # JSON5 (comments, trailing commas, unquoted keys): what OpenClaw's openclaw.json is written in.
     import json5
 

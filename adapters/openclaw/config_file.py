@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rustyclaw.config.loader import parse_json5 as parse_json5_text
+from rustyclaw.config.loader import read_text
 from rustyclaw.domain.errors import ConfigError
 
 MAX_INCLUDE_DEPTH = 10
@@ -38,18 +40,7 @@ class OpenClawConfigFile:
 
 
 def parse_json5(path: Path) -> Any:
-    import json5
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text") from exc
-    try:
-        return json5.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: JSON5 syntax error: {exc}") from None
+    return parse_json5_text(path, read_text(path))
 
 
 def _deep_merge(base: Any, over: Any) -> Any:
