@@ -12,10 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rustyclaw.domain.errors import ConfigError, RustyClawError
 from rustyclaw.settings import Settings
+
+if TYPE_CHECKING:
+    from rustyclaw.config.schema import CronJobConfig
 
 
 def add_cron_parser(sub: Any) -> None:
@@ -63,12 +66,12 @@ def _jobs(settings: Settings) -> list[tuple[Any, str]]:
     return configured + added
 
 
-def _schedule(job: Any) -> str:
+def _schedule(job: CronJobConfig) -> str:
     s = job.schedule
     return f"cron {s.cron}" if s.cron else f"every {s.every}" if s.every else f"at {s.at}"
 
 
-def _delivery(job: Any) -> str:
+def _delivery(job: CronJobConfig) -> str:
     d = job.delivery
     if d is None or d.mode == "none":
         return "session"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from rustyclaw.adapters.mcp.manager import McpManager
     from rustyclaw.config.schema import RustyClawConfig
     from rustyclaw.settings import Settings
 
@@ -129,7 +130,7 @@ async def _connect_and(cfg: RustyClawConfig, state_dir: Path, args: argparse.Nam
         await manager.aclose()
 
 
-def _print_tools(manager: Any, as_json: bool) -> int:
+def _print_tools(manager: McpManager, as_json: bool) -> int:
     statuses = manager.status()
     if as_json:
         print(json.dumps({
