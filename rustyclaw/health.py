@@ -28,12 +28,16 @@ PROBE_EVERY_SECONDS = 10.0
 
 @dataclass
 class ModelProbe:
-    """The default route's provider: does `/models` answer? Cached for PROBE_EVERY_SECONDS."""
+    """The default route's provider: does `/models` answer? Network probes are cached for PROBE_EVERY_SECONDS."""
 
     checked_at: float = field(default=-1e9)
     last: dict[str, Any] = field(default_factory=dict)
 
     async def report(self, root: Root) -> dict[str, Any]:
+        if root.models.embedded is not None:
+            # In-process state, free to read: never served from the cache (a cached "starting" would
+            # outlive the embedded server's start by up to PROBE_EVERY_SECONDS).
+            return await self._probe(root)
         now = time.monotonic()
         if now - self.checked_at < PROBE_EVERY_SECONDS and self.last:
             return self.last
