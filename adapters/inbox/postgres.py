@@ -7,6 +7,11 @@ Replicas share the table: webhooks reach any of them. An entry carries its `owne
 that recorded or last claimed it); `unfinished` claims, in one UPDATE, the entries that are this
 owner's own (a restart of the same instance) or that no one touched for `stale_seconds` (a replica
 that died), so two live replicas never answer the same message. Needs the `postgres` extra.
+
+The table is also the replicas' shared duplicate filter (`record`'s ON CONFLICT DO NOTHING on
+channel:account:message id). With `keep_seconds` (serve passes it under `gateway.replicas`, whose
+replicas may run for weeks between the start-up prunes) a `record` also drops, at most once per
+`prune_every` seconds, the answered entries older than that.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ _message = msgspec.msgpack.Decoder(InboundMessage)
 _reply = msgspec.msgpack.Decoder(OutboundMessage)
 _encode = msgspec.msgpack.Encoder().encode
 STALE_SECONDS = 900.0
+PRUNE_EVERY = 3600.0
 
 
 def default_owner() -> str:
@@ -53,8 +59,12 @@ def _entry(row: Any) -> InboxEntry:
 
 class PostgresInbox:
     def __init__(self, dsn: str, *, owner: str | None = None, stale_seconds: float = STALE_SECONDS,
-                 connect_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 10.0, keep_seconds: float | None = None,
+                 prune_every: float = PRUNE_EVERY) -> None:
         self._dsn = dsn
+        self._keep = keep_seconds
+        self._prune_every = prune_every
+        self._pruned_at: float | None = None
         self.owner = owner or default_owner()
         self._stale = stale_seconds
         self._connect_timeout = connect_timeout
@@ -99,7 +109,28 @@ class PostgresInbox:
                 "VALUES (%s, %s, %s, 'received', %s, %s, %s, %s) ON CONFLICT (key) DO NOTHING",
                 (inbox_key(message), message.channel, message.account, _encode(message), self.owner, now, now),
             )
-            return bool(cursor.rowcount == 1)
+            fresh = bool(cursor.rowcount == 1)
+            if self._keep is not None and (self._pruned_at is None or now - self._pruned_at >= self._prune_every):
+                self._pruned_at = now
+                await conn.execute("DELETE FROM rustyclaw_inbox WHERE state IN ('delivered', 'done') "
+                                   "AND updated_at < %s", (now - self._keep,))
+            return fresh
+
+    async def get(self, key: str) -> InboxEntry | None:
+        async with self._conn() as conn:
+            cursor = await conn.execute(f"SELECT {_COLUMNS} FROM rustyclaw_inbox WHERE key = %s", (key,))
+            row = await cursor.fetchone()
+        return _entry(row) if row is not None else None
+
+    async def reply_once(self, key: str, reply: OutboundMessage, now: float) -> OutboundMessage | None:
+        # Two replicas may finish the same request (a retry while the first attempt still ran): the
+        # UPDATE's row lock and its re-checked `reply IS NULL` let only the first keep its reply.
+        async with self._conn() as conn:
+            await conn.execute("UPDATE rustyclaw_inbox SET state = 'replied', reply = %s, updated_at = %s "
+                               "WHERE key = %s AND reply IS NULL", (_encode(reply), now, key))
+            cursor = await conn.execute("SELECT reply FROM rustyclaw_inbox WHERE key = %s", (key,))
+            row = await cursor.fetchone()
+        return _reply.decode(bytes(row[0])) if row is not None and row[0] is not None else None
 
     async def replied(self, key: str, reply: OutboundMessage, now: float) -> None:
         async with self._conn() as conn:

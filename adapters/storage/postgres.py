@@ -18,17 +18,15 @@ from rustyclaw.adapters.storage.codec import (
     session_row,
 )
 from rustyclaw.adapters.storage.locks import KeyedLocks
-from rustyclaw.adapters.storage.migrations import discover, migrate
 from rustyclaw.adapters.storage.pg_locks import AdvisoryLocks, lock_id
+from rustyclaw.adapters.storage.pg_open import check_pool_sizes, connect_kwargs, open_migrated_pool
 from rustyclaw.adapters.storage.postgres_schema import (
-    MIGRATION_LOCK_ID,
-    PostgresMigrationTarget,
     describe_dsn,
     is_connection_error,
     translate_error,
 )
 from rustyclaw.adapters.storage.rules import entry_after_reset, import_batch, prepare_batch
-from rustyclaw.domain.errors import MissingExtraError, StorageError
+from rustyclaw.domain.errors import StorageError
 from rustyclaw.domain.messages import ChatMessage, SessionEntry
 from rustyclaw.ports.archive import ArchivedTranscript
 from rustyclaw.ports.storage import StorageBackend
@@ -107,11 +105,7 @@ class PostgresStore:
     """
 
     def __init__(self, dsn: str, min_size: int = 1, max_size: int = 10, *, connect_timeout: float = 5.0) -> None:
-        if max_size < 1 or min_size < 0 or min_size > max_size:
-            raise StorageError(
-                "PostgreSQL pool sizes must satisfy 0 <= min_size <= max_size and max_size >= 1; "
-                f"got min_size={min_size}, max_size={max_size}"
-            )
+        check_pool_sizes(min_size, max_size)
         self._dsn = dsn
         self._min_size = min_size
         self._max_size = max_size
@@ -129,53 +123,11 @@ class PostgresStore:
     async def start(self) -> None:
         if self._pool is not None:
             return
-        try:
-            import psycopg
-            from psycopg_pool import AsyncConnectionPool
-        except ImportError as exc:
-            raise MissingExtraError("psycopg", "postgres", "the PostgreSQL session store") from exc
-        kwargs: dict[str, Any] = {"connect_timeout": max(1, round(self._connect_timeout))}
-        try:
-            conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, prepare_threshold=None, **kwargs)
-        except Exception as exc:
-            raise translate_error(exc, "connect to", self._dsn) from exc
-        try:
-            await self._migrate(conn)
-            cursor = await conn.execute("SELECT current_schema()")
-            row = await cursor.fetchone()
-            self.schema = str(row[0]) if row and row[0] else ""
-        except Exception as exc:
-            raise translate_error(exc, "prepare", self._dsn) from exc
-        finally:
-            with anyio.CancelScope(shield=True):
-                await conn.close()
-        pool: AsyncConnectionPool[Conn] = AsyncConnectionPool(
-            self._dsn,
-            min_size=self._min_size,
-            max_size=self._max_size,
-            kwargs={"autocommit": True, "prepare_threshold": 1, **kwargs},
-            open=False,
-            name="rustyclaw-sessions",
-            timeout=self._connect_timeout * 2,
+        self._pool, self.schema = await open_migrated_pool(
+            self._dsn, name="rustyclaw-sessions", what="the PostgreSQL session store",
+            min_size=self._min_size, max_size=self._max_size, connect_timeout=self._connect_timeout,
         )
-        try:
-            await pool.open(wait=self._min_size > 0, timeout=self._connect_timeout * 2)
-        except BaseException as exc:
-            with anyio.CancelScope(shield=True):
-                await pool.close()
-            if isinstance(exc, Exception):
-                raise translate_error(exc, "open a connection pool to", self._dsn) from exc
-            raise
-        self._pool = pool
-        self._locks = AdvisoryLocks(self._dsn, self.schema, kwargs)
-
-    async def _migrate(self, conn: Conn) -> None:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_ID,))
-        try:
-            await migrate(PostgresMigrationTarget(conn, self._dsn), discover("postgres"), self._where)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_ID,))
+        self._locks = AdvisoryLocks(self._dsn, self.schema, connect_kwargs(self._connect_timeout))
 
     async def aclose(self) -> None:
         pool, self._pool = self._pool, None
