@@ -6,7 +6,23 @@ from typing import Literal
 
 from pydantic import Field
 
-from rustyclaw.config.base import Section
+from rustyclaw.config.base import Section, section
+from rustyclaw.config.sandbox import MemorySize
+
+
+class BrowserSandboxConfig(Section):
+    """Chromium in a podman/Docker container, driven over CDP (OpenClaw's `sandbox.browser`)."""
+
+    # Off by default: it needs the container engine of `sandbox` and costs a container start per browser.
+    enabled: bool = False
+    # The sandbox image with the host's /usr mounted read-only over it (no second Chromium to patch).
+    image: str = "rustyclaw-sandbox:latest"
+    memory: MemorySize = "1g"
+    pids_limit: int = Field(512, ge=1)
+    # OpenClaw's name: how long a new container has for its CDP endpoint to answer.
+    auto_start_timeout_ms: int = Field(30_000, gt=0)
+    # None: $DOCKER_HOST, else RustyClaw's podman socket, else Docker's (as `sandbox.docker.baseUrl`).
+    base_url: str | None = None
 
 
 class BrowserConfig(Section):
@@ -30,3 +46,8 @@ class BrowserConfig(Section):
     max_tabs: int = Field(8, gt=0)
     viewport_width: int = Field(1280, gt=0)
     viewport_height: int = Field(800, gt=0)
+    # Chromium in a container instead of on the host; its requests still pass the guard above.
+    sandbox: BrowserSandboxConfig = section()
+    # OpenClaw's `browser.evaluateEnabled`: action 'evaluate' runs model-written JavaScript in the page.
+    evaluate_enabled: bool = False
+    evaluate_max_chars: int = Field(4_000, gt=0)

@@ -1,4 +1,5 @@
-"""Is the `browser` tool usable here? Chromium found, Playwright installed, and a real headless start.
+"""Is the `browser` tool usable here? Chromium found, Playwright installed, and a real headless start;
+in sandboxed mode (`browser.sandbox.enabled`), the container engine answers and has the image.
 
 Used by `rustyclaw doctor`; returns plain (status, detail, fix) rows so the doctor shapes them.
 """
@@ -8,13 +9,20 @@ from __future__ import annotations
 import importlib.util
 from typing import Literal
 
+import anyio
+
+from rustyclaw.adapters.tools.browser_container import CHROMIUM_IN_CONTAINER
 from rustyclaw.adapters.tools.browser_pool import find_chromium
-from rustyclaw.config.browser import BrowserConfig
+from rustyclaw.config.browser import BrowserConfig, BrowserSandboxConfig
+from rustyclaw.domain.errors import SandboxError, SandboxUnavailableError
 
 Status = Literal["ok", "warn", "fail", "info"]
 Row = tuple[Status, str, str]
 APT_FIX = "apt-get install chromium (scripts/install.d/40-chromium.sh), or set browser.executablePath"
 PIP_FIX = "pip install 'rustyclaw[browser]' (Playwright's own browser download is not needed)"
+ENGINE_FIX = ("start the container engine (./scripts/services.sh starts podman's Docker API at "
+              "/run/rustyclaw-podman.sock; or Docker), set browser.sandbox.baseUrl, or browser.sandbox.enabled: false")
+IMAGE_FIX = "rustyclaw sandbox build-image (no registry is used), or set browser.sandbox.image"
 
 
 async def browser_rows(section: BrowserConfig, limit_seconds: float = 20.0) -> list[Row]:
@@ -26,7 +34,32 @@ async def browser_rows(section: BrowserConfig, limit_seconds: float = 20.0) -> l
         return [("warn", f"no Chromium ({where}): the browser tool cannot start", APT_FIX)]
     if importlib.util.find_spec("playwright") is None:
         return [("warn", f"{executable} found, but the Playwright package is missing", PIP_FIX)]
+    if section.sandbox.enabled:
+        return await _container_rows(section.sandbox)
     return [await _launch(section, executable, limit_seconds)]
+
+
+async def _container_rows(box: BrowserSandboxConfig) -> list[Row]:
+    """Sandboxed mode: the engine answers, has the image, and the host's /usr holds the Chromium it mounts."""
+    from rustyclaw.adapters.sandbox.engine_client import EngineClient
+
+    if not await anyio.Path(CHROMIUM_IN_CONTAINER).exists():
+        # The container runs the host's Chromium (its /usr is mounted read-only): Debian's package is needed.
+        return [("warn", f"no {CHROMIUM_IN_CONTAINER} on the host to mount into the browser container", APT_FIX)]
+    engine = EngineClient(box.base_url, api_timeout=10.0)
+    try:
+        client = await engine.get()
+        version = (await engine.call(client.version)).get("Version", "?")
+        await engine.call(client.images.get, box.image, image=box.image)
+    except SandboxUnavailableError as exc:
+        return [("warn", f"browser.sandbox: {exc}", ENGINE_FIX)]
+    except SandboxError as exc:
+        fix = IMAGE_FIX if "not present" in str(exc) else ENGINE_FIX
+        return [("warn", f"browser.sandbox: {exc}", fix)]
+    finally:
+        await engine.aclose()
+    return [("ok", f"browser.sandbox: engine {version} at {engine.url} has image {box.image} "
+                   "(Chromium runs in a container)", "")]
 
 
 async def _launch(section: BrowserConfig, executable: str, limit_seconds: float) -> Row:

@@ -40,3 +40,24 @@ async def test_an_executable_that_does_not_start_is_a_warning_with_the_reason(tm
 async def test_a_disabled_browser_is_only_noted() -> None:
     ((status, detail, _),) = await browser_rows(BrowserConfig.model_validate({"enabled": False}))
     assert status == "info" and "browser.enabled: false" in detail
+
+
+async def test_the_sandboxed_browser_row_checks_the_engine_and_its_image(tmp_path: Path) -> None:
+    """browser.sandbox.enabled: the podman engine of scripts/services.sh answers and holds the image;
+    an engine that does not answer, or an image it lacks, is a warning saying how to fix it."""
+    ready = BrowserConfig.model_validate({"enabled": True, "sandbox": {"enabled": True}})
+    ((status, detail, fix),) = await browser_rows(ready)
+    assert status == "ok", detail
+    assert "has image rustyclaw-sandbox:latest" in detail and fix == ""
+
+    gone = f"unix://{tmp_path / 'no-engine.sock'}"
+    no_engine = BrowserConfig.model_validate({"enabled": True, "sandbox": {"enabled": True, "baseUrl": gone}})
+    ((status, detail, fix),) = await browser_rows(no_engine)
+    assert status == "warn" and "no container engine answers" in detail
+    assert "./scripts/services.sh" in fix and "browser.sandbox.baseUrl" in fix
+
+    no_image = BrowserConfig.model_validate(
+        {"enabled": True, "sandbox": {"enabled": True, "image": "rustyclaw-no-such-image:latest"}})
+    ((status, detail, fix),) = await browser_rows(no_image)
+    assert status == "warn" and "rustyclaw-no-such-image:latest" in detail
+    assert fix.startswith("rustyclaw sandbox build-image")

@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
 from rustyclaw.adapters.tools.browser_pool import find_chromium
+from rustyclaw.adapters.tools.ssrf import Guard, Target
 from rustyclaw.app import bootstrap
 from rustyclaw.config.schema import RustyClawConfig
 from rustyclaw.domain.messages import InboundMessage
@@ -267,28 +269,35 @@ class Probe(Pages):
                     super().do_GET()
 
         self.server.RequestHandlerClass = Handler
-        self.public_url = f"http://localhost:{port}"
+        self.public_url = f"http://page.test:{port}"
+
+
+class PublicName(Guard):
+    """The guard's real rules, except that `page.test` stands in for a public name: it passes the
+    check and is pinned to the test's server on 127.0.0.1 (nothing else could resolve it, so a page
+    that loads proves the connection went to the checked address)."""
+
+    async def check(self, raw: str | httpx.URL) -> Target:
+        url = httpx.URL(raw)
+        if url.host == "page.test":
+            return Target(url=url, host=url.host, ip="127.0.0.1")
+        return await super().check(raw)
 
 
 async def test_subresources_and_redirect_hops_to_private_addresses_are_blocked(tmp_path: Path) -> None:
-    """The page's own host passes the guard (a resolver maps `localhost` to a public address, as a
-    public name would); the image it embeds and the redirect it answers both point at 127.0.0.1,
-    which the guard refuses, so the server never sees them."""
-    from rustyclaw.config.browser import BrowserConfig
+    """The page's own host passes the guard (`page.test`, see PublicName); the image it embeds and the
+    redirect it answers both point at 127.0.0.1, which the guard refuses, so the server never sees them."""
+    from rustyclaw.adapters.tools.browser import BrowserTool
+    from rustyclaw.adapters.tools.browser_pool import BrowserPool, BrowserSettings
     from rustyclaw.domain.reply_media import ReplyMedia
     from rustyclaw.ports.tools import ToolContext
-    from rustyclaw.tools_setup import browser_tool
-
-    async def public_dns(host: str, port: int) -> list[str]:
-        return ["93.184.216.34"] if host == "localhost" else []
 
     if find_chromium() is None:
         raise RuntimeError("no Chromium on PATH: run scripts/install.d/40-chromium.sh (Debian's chromium)")
     site = Probe()
     thread = threading.Thread(target=site.server.serve_forever, daemon=True)
     thread.start()
-    section = BrowserConfig.model_validate({"enabled": True, "noSandbox": True})
-    tool = browser_tool(section, lambda _: tmp_path, ReplyMedia(), resolver=public_dns)
+    tool = BrowserTool(BrowserPool(BrowserSettings(no_sandbox=True), PublicName(), lambda _: tmp_path), ReplyMedia())
     who = ToolContext(agent_id="main", session_key="agent:main:main", session_id="s", channel="web", sender_id="u")
     try:
         opened = await tool.run({"action": "open", "targetUrl": f"{site.public_url}/page"}, who)
@@ -351,10 +360,10 @@ async def test_a_screenshot_on_a_channel_without_images_says_so(
     mock_llm.call_tool("browser", {"action": "open", "targetUrl": f"{pages.url}/form"})
     mock_llm.call_tool("browser", {"action": "screenshot"}).reply("described instead")
     async with bootstrap(settings_of(cfg), "core") as root:
-        reply = await root.gateway.handle(InboundMessage(channel="telegram", peer_id="7", sender_id="7", text="look"))
+        reply = await root.gateway.handle(InboundMessage(channel="signal", peer_id="7", sender_id="7", text="look"))
         shot = tool_results(mock_llm)[-1]
     assert reply is not None and reply.attachments == ()
-    assert shot.startswith("screenshot taken (") and "the telegram channel does not deliver images yet" in shot
+    assert shot.startswith("screenshot taken (") and "the signal channel does not deliver images yet" in shot
 
 
 async def test_fill_select_press_scroll_and_tabs(tmp_path: Path) -> None:
