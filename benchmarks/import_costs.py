@@ -94,18 +94,24 @@ def importer_of(entries: list[ImportEntry], index: int) -> str:
     return "(imported inside a function at run time)" if entries[top].name != "site" else "(interpreter start: site)"
 
 
+# Both replays install rustyclaw.import_guards first, as `rustyclaw serve` does, so that a package
+# imported here loads what it loads in the gateway (granian without uvloop and watchfiles).
 _MEASURE = r"""
 import importlib, json, sys
+from rustyclaw import import_guards
+import_guards.install()
 def rss():
     with open('/proc/self/status') as f:
         for line in f:
             if line.startswith('VmRSS'):
                 return int(line.split()[1])
 modules = json.loads(sys.stdin.read())
+# importtime also logs the attempts the guards turned away (uvloop, watchfiles, trio): not loaded in serve.
+hidden = {name for names in import_guards.HIDDEN_DURING.values() for name in names}
 out = {'start_kb': rss(), 'steps': []}
 previous = out['start_kb']
 for name in modules:
-    if name in sys.modules:
+    if name in sys.modules or name.split('.')[0] in hidden:
         continue
     try:
         importlib.import_module(name)
@@ -128,6 +134,8 @@ def measure_increments(python: str, modules: list[str]) -> dict[str, Any]:
 
 _ALONE = r"""
 import importlib, sys
+from rustyclaw import import_guards
+import_guards.install()
 def rss():
     with open('/proc/self/status') as f:
         for line in f:

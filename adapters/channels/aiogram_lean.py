@@ -14,6 +14,19 @@ only for the duration of the import:
 - after `aiogram.methods.base` runs, `TelegramMethod` gets `defer_build=True` (inherited by every
   method), and every method and `Response` gets the same namespace once `aiogram.methods` is done.
 
+Two more changes run a module's own source with exact lines replaced (`_REWRITES`); a module whose
+source no longer has one of those lines loads unchanged (it then costs its memory, nothing breaks):
+
+- `unittest.mock` (about 1.4 MB with `unittest`, `difflib`, `pprint`, `argparse`) stays out of the
+  process: `aiogram.types.base` and `aiogram.dispatcher.event.bases` import only its `sentinel`, so
+  that line imports `sentinel` from here instead (`_Sentinels`: the same named, identity-preserving
+  objects, copied and pickled as themselves);
+- `aiogram/__init__.py` no longer imports the dispatcher (`Dispatcher`, `Router`, `BaseMiddleware`,
+  `F`, `flags`: the dispatcher, fsm, filters, handlers and magic_filter, about 1 MB a Bot does not
+  use): those names load on first access (`aiogram_attribute`, the package's PEP 562 `__getattr__`);
+- `aiogram.utils.text_decorations` imports the standard library's `html` (0.3 MB with `html.entities`)
+  on its first `html.escape`, when a text is HTML-quoted (`_LazyModule`), not at import.
+
 A model is then built by pydantic itself the first time it validates (pydantic's own deferred
 build, which resolves the forward references through that namespace), so `Update`, `GetUpdates`,
 `SendMessage` and what they contain are built, the other ~700 models never are.
@@ -86,8 +99,115 @@ class _Patch:
         self.methods_deferred = False
 
 
+class _SentinelObject:
+    """One named sentinel, as `unittest.mock.sentinel.<name>` makes it."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"sentinel.{self.name}"
+
+    def __reduce__(self) -> str:  # copy, deepcopy (pydantic's defaults) and pickle give the object itself
+        return f"sentinel.{self.name}"
+
+
+class _Sentinels:
+    """`unittest.mock.sentinel` without unittest: ``sentinel.NAME`` is the same object for one name."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, _SentinelObject] = {}
+
+    def __getattr__(self, name: str) -> _SentinelObject:
+        if name.startswith("__"):  # (mock's refuses __bases__ alone; dunders are never sentinels here)
+            raise AttributeError(name)
+        with _lock:
+            return self._made.setdefault(name, _SentinelObject(name))
+
+    def __reduce__(self) -> str:
+        return "sentinel"
+
+
+sentinel: Any = _Sentinels()
+
+class _LazyModule:
+    """Stands for a module that is imported on the first attribute read from it."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+html_module: Any = _LazyModule("html")
+
+_SENTINEL = (("from unittest.mock import sentinel\n",
+              "from rustyclaw.adapters.channels.aiogram_lean import sentinel\n"),)
+# The lazy names of `aiogram` (see aiogram_attribute): (module, attribute), or a factory's name.
+_LAZY_ATTRIBUTES: dict[str, tuple[str, str]] = {
+    "FlagGenerator": ("aiogram.dispatcher.flags", "FlagGenerator"),
+    "Dispatcher": ("aiogram.dispatcher.dispatcher", "Dispatcher"),
+    "BaseMiddleware": ("aiogram.dispatcher.middlewares.base", "BaseMiddleware"),
+    "Router": ("aiogram.dispatcher.router", "Router"),
+    "MagicFilter": ("aiogram.utils.magic_filter", "MagicFilter"),
+}
+_LAZY_INSTANCES = {"F": "MagicFilter", "flags": "FlagGenerator"}
+# Exact source lines replaced, per module (each must occur exactly once, else the module loads unchanged).
+_REWRITES: dict[str, tuple[tuple[str, str], ...]] = {
+    "aiogram.types.base": _SENTINEL,
+    "aiogram.dispatcher.event.bases": _SENTINEL,
+    "aiogram.utils.text_decorations": (
+        ("import html\n", "from rustyclaw.adapters.channels.aiogram_lean import html_module as html\n"),
+    ),
+    "aiogram": (
+        ("from aiogram.dispatcher.flags import FlagGenerator\n", ""),
+        ("from .dispatcher.dispatcher import Dispatcher\n", ""),
+        ("from .dispatcher.middlewares.base import BaseMiddleware\n", ""),
+        ("from .dispatcher.router import Router\n", ""),
+        ("from .utils.magic_filter import MagicFilter\n", ""),
+        ("F = MagicFilter()\n", ""),
+        ("flags = FlagGenerator()\n",
+         "from rustyclaw.adapters.channels.aiogram_lean import aiogram_attribute as __getattr__\n"),
+    ),
+}
+
+
+def aiogram_attribute(name: str) -> Any:
+    """`aiogram.<name>` for the names the lean `aiogram/__init__` no longer imports (PEP 562)."""
+    module = sys.modules["aiogram"]
+    if name in _LAZY_ATTRIBUTES:
+        where, attribute = _LAZY_ATTRIBUTES[name]
+        value = getattr(importlib.import_module(where), attribute)
+    elif name in _LAZY_INSTANCES:
+        value = getattr(module, _LAZY_INSTANCES[name])()
+    else:
+        raise AttributeError(f"module 'aiogram' has no attribute {name!r}")
+    return vars(module).setdefault(name, value)  # one F for every thread that asked at once
+
+
+def _exec_rewritten(loader: importlib.abc.Loader, module: ModuleType, rewrites: tuple[tuple[str, str], ...]) -> bool:
+    """Runs the module's own source with `rewrites` applied; False (nothing run) when the source
+    cannot be read or one of the lines is not there exactly once."""
+    get_source = getattr(loader, "get_source", None)
+    try:
+        source = get_source(module.__name__) if get_source is not None else None
+    except ImportError:
+        source = None
+    if not source or any(source.count(old) != 1 for old, _ in rewrites):
+        return False
+    for old, new in rewrites:
+        source = source.replace(old, new)
+    origin = getattr(module, "__file__", None) or module.__name__
+    exec(compile(source, origin, "exec", dont_inherit=True), module.__dict__)  # aiogram's source, lines changed
+    return True
+
+
 def _wrap_loader(spec: importlib.machinery.ModuleSpec, before: Callable[[], None] | None,
-                 after: Callable[[ModuleType], None] | None) -> importlib.machinery.ModuleSpec:
+                 after: Callable[[ModuleType], None] | None, *, rewrites: tuple[tuple[str, str], ...] = (),
+                 ) -> importlib.machinery.ModuleSpec:
     if spec.loader is None:
         raise AiogramLeanError(f"{spec.name} has no loader")
     loader: importlib.abc.Loader = spec.loader
@@ -99,7 +219,8 @@ def _wrap_loader(spec: importlib.machinery.ModuleSpec, before: Callable[[], None
         def exec_module(self, module: ModuleType) -> None:
             if before is not None:
                 before()
-            loader.exec_module(module)
+            if not (rewrites and _exec_rewritten(loader, module, rewrites)):
+                loader.exec_module(module)
             if after is not None:
                 after(module)
 
@@ -128,12 +249,13 @@ class _AiogramHook(importlib.abc.MetaPathFinder):
             # aiogram.client.bot imports its default aiohttp session at module level (aiohttp is
             # about 10 MB): a stand-in module loads the real one only if something asks for it.
             return importlib.machinery.ModuleSpec(fullname, _LazyAiohttpLoader(), is_package=False)
-        if fullname not in hooks:
+        if fullname not in hooks and fullname not in _REWRITES:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
-        return _wrap_loader(spec, *hooks[fullname])
+        before, after = hooks.get(fullname, (None, None))
+        return _wrap_loader(spec, before, after, rewrites=_REWRITES.get(fullname, ()))
 
     def _types_base_done(self, module: ModuleType) -> None:
         base = _required(module, "TelegramObject", "aiogram.types.base")

@@ -1,10 +1,13 @@
-"""Discord through hikari's GatewayBot: DMs and guild channels, mention gating data, typing, splitting.
+"""Discord through hikari's gateway shard and REST client: DMs, guild channels, mention gating data, typing.
 
-hikari (about 40 MB of RSS, 0.7 s to import) is imported in a worker thread when the channel
-starts, so an idle gateway without Discord never loads it and the event loop keeps serving
-meanwhile. The bot keeps no cache (only its own user): the channel needs nothing else and memory
-stays flat in big guilds. `rest_url` points hikari's REST client at another server (tests use a
-local stand-in); the gateway's websocket URL always comes from that server's `GET /gateway/bot`.
+hikari is imported in a worker thread when the channel starts, so an idle gateway without
+Discord never loads it and the event loop keeps serving meanwhile; `hikari_lean` imports only the
+modules the channel uses (about 25 MB of RSS with aiohttp instead of 31). The channel runs what
+hikari's GatewayBot would run for it, without the bot's cache, event manager and event factory
+(`_Bot`): hikari's REST client (`RESTApp`), one `GatewayShardImpl`, and the two gateway events it
+needs (READY, MESSAGE_CREATE, the message built by the REST client's entity factory); memory stays
+flat in big guilds. `rest_url` points hikari's REST client at another server (tests use a local
+stand-in); the gateway's websocket URL always comes from that server's `GET /gateway/bot`.
 
 Reconnects: hikari's shard reconnects by itself when the websocket drops (resuming the session,
 so events sent meanwhile are replayed) with its own backoff; while it does, `state` says
@@ -20,7 +23,8 @@ Voice notes: `fetch_media` downloads an attachment from its CDN url with httpx (
 CDN urls are signed), stopping at the size cap. A reply's voice attachments go out after the
 text as a message with the OGG/Opus file attached (hikari's multipart upload). It shows as an
 audio file with a player, not as a Discord "voice message" (that needs a waveform and the
-IS_VOICE_MESSAGE flag, which hikari's create_message does not set).
+IS_VOICE_MESSAGE flag, which hikari's create_message does not set). Image attachments (a browser
+screenshot) go out the same way, one message each, and Discord shows them inline.
 """
 
 from __future__ import annotations
@@ -57,8 +61,10 @@ _FATAL_HINTS = {
 
 
 def _load_hikari() -> None:
+    from rustyclaw.adapters.channels.hikari_lean import import_hikari
+
     try:
-        import hikari  # noqa: F401
+        import_hikari()
     except ImportError as exc:
         raise MissingExtraError("hikari", "discord", "The Discord channel") from exc
 
@@ -105,6 +111,11 @@ class DiscordChannel:
         self._rest_retries = rest_retries
         self._send_retry = send_retry or SendRetry()
         self._bot: Any = None
+        # Send-only (see allow_send_only): hikari's REST client alone, opened on the first send
+        # while the channel does not run here; no gateway connection, so no events arrive here.
+        self._send_only = False
+        self._send_rest: tuple[Any, Any] | None = None  # (RESTApp, its client)
+        self._send_lock = asyncio.Lock()
         self.bot_id = 0
         self.username: str | None = None
         self._delivery = InboundDelivery(name, max_concurrent)
@@ -124,21 +135,18 @@ class DiscordChannel:
             return
         # A daemon thread: a SIGTERM during the import (about a second) never waits for it.
         await run_in_daemon_thread(_load_hikari, name="discord-import")
-        import hikari
-
-        bot = self._make_bot(hikari)
+        bot = self._make_bot()
         self._delivery.handler = handler
         self._closing = False
         self._stopped = asyncio.Event()
         self._stop_error = None
-        bot.subscribe(hikari.MessageCreateEvent, self._on_message)
-        bot.subscribe(hikari.ShardReadyEvent, self._on_ready)
-        bot.subscribe(hikari.ShardConnectedEvent, self._on_connected)
-        bot.subscribe(hikari.ShardDisconnectedEvent, self._on_disconnected)
         before = asyncio.all_tasks()
         try:
-            await bot.start(check_for_updates=False)
-            me = bot.get_me() or await bot.rest.fetch_my_user()
+            await bot.start()
+            if bot.me is None:  # READY always carries it; a stand-in might not
+                user = await bot.rest.fetch_my_user()
+                bot.me = {"id": str(user.id), "username": user.username}
+            me = bot.me
         except BaseException as exc:
             # Also on cancellation (the supervisor's start timeout): a half-started bot would
             # otherwise keep reconnecting in the background forever.
@@ -149,27 +157,25 @@ class DiscordChannel:
                 raise self._translate(exc, "start") from exc
             raise
         self._bot = bot
-        self.bot_id, self.username = int(me.id), me.username
+        self.bot_id, self.username = int(me["id"]), me["username"]
         self.state = "running"
         self.last_error = None
         self._delivery.resume_unfinished()
         self._watcher = asyncio.create_task(self._watch(bot), name=f"discord:{self.account}:watch")
         log.info("discord bot %s (%s) started", self.username, self.bot_id)
 
-    def _make_bot(self, hikari: Any) -> Any:
-        from hikari.impl.config import CacheSettings
+    def _make_bot(self) -> _Bot:
+        from hikari.applications import get_token_id
+        from hikari.intents import Intents
 
-        intents = hikari.Intents.DM_MESSAGES | hikari.Intents.GUILD_MESSAGES
+        intents = Intents.DM_MESSAGES | Intents.GUILD_MESSAGES
         if self._message_content:
-            intents |= hikari.Intents.MESSAGE_CONTENT
+            intents |= Intents.MESSAGE_CONTENT
         try:
-            return hikari.GatewayBot(
-                self._token, rest_url=self._rest_url, banner=None, logs=None, intents=intents,
-                suppress_optimization_warning=True, max_retries=self._rest_retries,
-                cache_settings=CacheSettings(components=hikari.api.CacheComponents.ME),
-            )
-        except ValueError as exc:  # hikari reads the bot id out of the token's first part
+            get_token_id(self._token)  # the bot id is the token's first part (GatewayBot checks it so too)
+        except ValueError as exc:
             raise ConfigError("channels.discord.token does not look like a Discord bot token") from exc
+        return _Bot(self, intents)
 
     async def aclose(self) -> None:
         bot = self._bot
@@ -183,6 +189,34 @@ class DiscordChannel:
         self.state = "stopped"
         await self._close_bot(bot)
         self._stopped.set()
+
+    def allow_send_only(self) -> None:
+        """Lets `send()` work while the channel is not started (a follower replica's standby).
+
+        Creating a message is a stateless REST call any process can make with the token; only
+        the gateway connection (receiving) must stay on one replica. No I/O here: the REST
+        client opens on the first send, so a follower that never sends never imports hikari.
+        """
+        self._send_only = True
+
+    async def close_send_only(self) -> None:
+        """Closes the send-only REST client, if a send opened one."""
+        opened, self._send_rest = self._send_rest, None
+        if opened is not None:
+            app, client = opened
+            with contextlib.suppress(Exception):
+                await client.close()
+                await app.close()
+
+    async def _sender(self) -> Any:
+        """What has a `.rest`: the running bot, else (send-only allowed) a REST-only holder, else None."""
+        if self._bot is not None or not self._send_only:
+            return self._bot
+        async with self._send_lock:  # two turns sending at once share one client
+            if self._send_rest is None:
+                await run_in_daemon_thread(_load_hikari, name="discord-import")
+                self._send_rest = await _open_rest(self._token, self._rest_url, self._rest_retries)
+            return _RestOnly(self._send_rest[1])
 
     async def wait_stopped(self) -> BaseException | None:
         """Returns when receiving has stopped: None after `aclose()`, the error if the bot died."""
@@ -207,55 +241,55 @@ class DiscordChannel:
         self._stopped.set()
 
     @staticmethod
-    async def _close_bot(bot: Any) -> None:
-        with contextlib.suppress(Exception):
-            await bot.close()
+    async def _close_bot(bot: _Bot) -> None:
+        await bot.close()
 
     def _translate(self, exc: BaseException, action: str) -> ChannelError | ConfigError:
-        import hikari
+        from hikari import errors
 
         if isinstance(exc, (ChannelError, ConfigError)):
             return exc
         prefix = f"discord ({self.account})"
-        if isinstance(exc, hikari.UnauthorizedError):
+        if isinstance(exc, errors.UnauthorizedError):
             return ChannelError(f"{prefix}: the bot token was refused")
-        if isinstance(exc, hikari.GatewayServerClosedConnectionError):
+        if isinstance(exc, errors.GatewayServerClosedConnectionError):
             hint = _FATAL_HINTS.get(int(exc.code or 0), exc.reason)
             return ChannelError(f"{prefix}: the gateway closed the connection ({exc.code}): {hint}")
-        if isinstance(exc, hikari.HTTPResponseError):
+        if isinstance(exc, errors.HTTPResponseError):
             return ChannelError(f"{prefix} {action} failed: HTTP {int(exc.status)}: {exc.message or exc}")
         return ChannelError(f"{prefix} {action} failed: {type(exc).__name__}: {exc}")
 
     # -- receiving ----------------------------------------------------------------------------
-    async def _on_ready(self, event: Any) -> None:
-        self.bot_id = int(event.my_user.id)
-        self.username = event.my_user.username
+    def _on_ready(self, user: dict[str, Any]) -> None:
+        self.bot_id = int(user["id"])
+        self.username = user.get("username")
 
-    async def _on_connected(self, event: Any) -> None:
+    async def _on_connected(self) -> None:
         if self.state == "reconnecting":
             log.info("discord gateway connection restored")
         if self._bot is not None:
             self.state = "running"
             self.last_error = None
 
-    async def _on_disconnected(self, event: Any) -> None:
+    async def _on_disconnected(self) -> None:
         if not self._closing and self._bot is not None:
             self.state = "reconnecting"
             self.last_error = "the gateway connection dropped; hikari is reconnecting"
             log.warning("discord gateway connection dropped; reconnecting")
 
-    async def _on_message(self, event: Any) -> None:
-        # Not `self._bot is None`: hikari dispatches events as soon as the shard is READY, a moment
+    async def _on_message(self, entity: Any) -> None:
+        # Not `self._bot is None`: the shard passes events on as soon as it is READY, a moment
         # before `start()` has stored the bot; a message in that moment must not be dropped.
         if self._closing:
             return
         message = to_inbound(
-            event.message, channel=self.name, account=self.account, bot_id=self.bot_id,
+            entity, channel=self.name, account=self.account, bot_id=self.bot_id,
             received_at=time.time(),
         )
         if message is None:
             return
-        # hikari awaits its listeners; the turn runs in a task of ours so that aclose() can end it.
+        # This runs in a task per event (as hikari's listeners do); the turn runs in a task of
+        # the delivery's so that aclose() can end it.
         # Discord never sends an event twice nor waits for an acknowledgement: the journal keeps what
         # came in so that a restart still answers it, and its failure must not lose the message.
         try:
@@ -266,7 +300,7 @@ class DiscordChannel:
 
     # -- sending ------------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> None:
-        bot = self._bot
+        bot = await self._sender()
         if bot is None:
             raise ChannelError("discord: the channel is not running")
         try:
@@ -281,12 +315,13 @@ class DiscordChannel:
                                reply=reply if reply is not None else _undefined())
             reply = None  # only the first piece quotes the question
         for attachment in message.attachments:
-            if attachment.kind != "voice" or not attachment.data:
+            if attachment.kind not in ("voice", "image") or not attachment.data:
                 continue
-            import hikari
+            from hikari.files import Bytes
 
-            await self._create(bot, channel_id, "create_message (voice)",
-                               attachment=hikari.Bytes(attachment.data, attachment.name or "voice.ogg",
+            default_name = "voice.ogg" if attachment.kind == "voice" else "image.png"
+            await self._create(bot, channel_id, f"create_message ({attachment.kind})",
+                               attachment=Bytes(attachment.data, attachment.name or default_name,
                                                        mimetype=attachment.mime),
                                reply=reply if reply is not None else _undefined())
             reply = None
@@ -308,12 +343,12 @@ class DiscordChannel:
     def _delivery_error(self, exc: BaseException, action: str) -> DeliveryError:
         """Permanent: a 4xx client error (missing access, unknown channel, bad form); the rest
         (5xx, rate limits hikari would not wait out, network) may pass on a later try."""
-        import hikari
+        from hikari import errors
 
         text = str(self._translate(exc, action))
-        if isinstance(exc, hikari.RateLimitTooLongError):
+        if isinstance(exc, errors.RateLimitTooLongError):
             return DeliveryError(text, transient=True, retry_after=float(exc.retry_after))
-        if isinstance(exc, hikari.ClientHTTPResponseError):
+        if isinstance(exc, errors.ClientHTTPResponseError):
             return DeliveryError(text, transient=int(exc.status) == 429)
         return DeliveryError(text, transient=True)
 
@@ -354,6 +389,116 @@ class DiscordChannel:
             log.debug("discord typing failed (ignored): %s", exc)
 
 
+class _RestOnly:
+    """Stands for the bot in `_create`, which only needs its `.rest` client."""
+
+    def __init__(self, rest: Any) -> None:
+        self.rest = rest
+
+
+async def _open_rest(token: str, url: str | None, retries: int) -> tuple[Any, Any]:
+    """hikari's REST application and a started client for the bot token."""
+    from hikari.applications import TokenType
+    from hikari.impl.rest import RESTApp
+
+    app = RESTApp(url=url, max_retries=retries)
+    await app.start()
+    client = app.acquire(token, TokenType.BOT)
+    client.start()
+    return app, client
+
+
+class _Bot:
+    """What hikari's GatewayBot runs for this channel: the REST client and one gateway shard.
+
+    It is also the shard's event manager and event factory (the shard calls `consume_raw_event`,
+    `dispatch` and the two `deserialize_*_event` below, nothing else): READY gives the bot's user,
+    MESSAGE_CREATE a message (built by the REST client's entity factory, as GatewayBot's event
+    factory does) handled in a task of its own; the other events Discord sends for these intents
+    are dropped, as GatewayBot drops events nobody listens to. No cache.
+    """
+
+    def __init__(self, channel: DiscordChannel, intents: Any) -> None:
+        self._channel = channel
+        self._intents = intents
+        self._app: Any = None
+        self.rest: Any = None
+        self.shard: Any = None
+        self.me: dict[str, Any] | None = None  # the bot's user, from READY
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        from hikari.impl.config import HTTPSettings, ProxySettings
+        from hikari.impl.shard import GatewayShardImpl
+
+        channel = self._channel
+        self._app, self.rest = await _open_rest(channel._token, channel._rest_url, channel._rest_retries)
+        info = await self.rest.fetch_gateway_bot_info()
+        limit = info.session_start_limit
+        if limit.remaining <= 0:
+            raise ChannelError(
+                f"discord ({channel.account}): the bot used up its gateway session starts; "
+                f"Discord allows more in {limit.reset_after}"
+            )
+        events: Any = self  # duck-typed: the four methods the shard calls
+        self.shard = GatewayShardImpl(
+            http_settings=HTTPSettings(), proxy_settings=ProxySettings(), event_manager=events,
+            event_factory=events, intents=self._intents, token=channel._token, url=info.url,
+        )
+        await self.shard.start()
+
+    async def join(self) -> None:
+        """Returns when the shard stopped after `close()`; raises what ended it otherwise."""
+        await self.shard.join()
+
+    async def close(self) -> None:
+        shard, self.shard = self.shard, None
+        if shard is not None and shard.is_alive:
+            with contextlib.suppress(Exception):
+                await shard.close()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for closing in (self.rest, self._app):
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    await closing.close()
+        self.rest = self._app = None
+
+    # -- the shard's event manager and event factory -------------------------------------------
+    def consume_raw_event(self, name: str, shard: Any, payload: dict[str, Any]) -> None:
+        if name == "READY":
+            self.me = payload["user"]
+            self._channel._on_ready(payload["user"])
+        elif name == "MESSAGE_CREATE":
+            task = asyncio.create_task(self._message(payload), name="discord:message")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _message(self, payload: dict[str, Any]) -> None:
+        try:
+            rest = self.rest
+            if rest is None:
+                return
+            entity = rest.entity_factory.deserialize_message(payload)
+            await self._channel._on_message(entity)
+        except Exception:
+            log.exception("discord: a MESSAGE_CREATE event could not be handled")
+
+    def deserialize_connected_event(self, shard: Any) -> str:
+        return "connected"
+
+    def deserialize_disconnected_event(self, shard: Any) -> str:
+        return "disconnected"
+
+    async def dispatch(self, event: str, *, return_tasks: bool = False) -> None:
+        if event == "connected":
+            await self._channel._on_connected()
+        elif event == "disconnected":
+            await self._channel._on_disconnected()
+
+
 async def _stop_orphan_shards(before: set[asyncio.Task[Any]]) -> None:
     """Cancels shard loops hikari started since `before` and lost track of.
 
@@ -372,7 +517,7 @@ async def _stop_orphan_shards(before: set[asyncio.Task[Any]]) -> None:
 
 
 def _undefined() -> Any:
-    from hikari import UNDEFINED
+    from hikari.undefined import UNDEFINED
 
     return UNDEFINED
 

@@ -14,7 +14,8 @@ Markdown can never make Telegram refuse a message), split at 4096 UTF-16 units.
 Voice notes: `fetch_media` downloads a received file (`getFile`, then the Bot API's file URL
 `<base>/file/bot<token>/<file_path>` through aiogram's session, stopping at the size cap);
 an OutboundMessage's voice attachments go out with `sendVoice` (a multipart upload of the
-OGG/Opus bytes) after its text.
+OGG/Opus bytes) after its text, and its image attachments (a browser screenshot) with `sendPhoto`
+(a multipart upload of the image bytes).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ _SEEN_UPDATES = 2048
 
 def _load_aiogram() -> None:
     try:
-        # The lean import (validators built on first use) and aiogram's session over httpx.
-        import rustyclaw.adapters.channels.aiogram_httpx  # noqa: F401
+        # The lean import (validators built on first use) and aiogram's session over the lean
+        # HTTP/1.1 client (httpx only when a proxy applies: aiogram_http11.session_for).
+        import rustyclaw.adapters.channels.aiogram_http11  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError("aiogram", "telegram", "The Telegram channel") from exc
 
@@ -109,6 +111,11 @@ class TelegramChannel:
         self._backoff = backoff or Backoff()
         self._send_retry = send_retry or SendRetry()
         self._bot: Any = None
+        # Send-only (see allow_send_only): a Bot API client opened on the first send while the
+        # channel does not run here; it never polls, so receiving stays wherever the channel runs.
+        self._send_only = False
+        self._send_bot: Any = None
+        self._send_lock = asyncio.Lock()
         self._bot_id = 0
         self.username: str | None = None
         self._delivery = InboundDelivery(name, max_concurrent)
@@ -180,19 +187,43 @@ class TelegramChannel:
         await self._stopped.wait()
         return self._stop_error
 
+    def allow_send_only(self) -> None:
+        """Lets `send()` work while the channel is not started (a follower replica's standby).
+
+        Sending is a stateless Bot API call any process can make with the token; only receiving
+        (getUpdates) must stay on one replica. No I/O here: the client opens on the first send.
+        """
+        self._send_only = True
+
+    async def close_send_only(self) -> None:
+        """Closes the send-only client, if a send opened one."""
+        bot, self._send_bot = self._send_bot, None
+        if bot is not None:
+            await self._close_session(bot)
+
+    async def _sender(self) -> Any:
+        """The running bot, else (send-only allowed) the send-only client, else None."""
+        if self._bot is not None or not self._send_only:
+            return self._bot
+        async with self._send_lock:  # two turns sending at once share one client
+            if self._send_bot is None:
+                await run_in_daemon_thread(_load_aiogram, name="telegram-import")
+                try:
+                    self._send_bot = self._make_bot()
+                except ConfigError as exc:  # the message tool reports a ChannelError to the model
+                    raise ChannelError(f"telegram ({self.account}): {exc}") from exc
+            return self._send_bot
+
     def _make_bot(self) -> Any:
         try:
             from aiogram import Bot
-            from aiogram.client.telegram import TelegramAPIServer
             from aiogram.utils.token import TokenValidationError
 
-            from rustyclaw.adapters.channels.aiogram_httpx import HttpxSession
+            from rustyclaw.adapters.channels.aiogram_http11 import session_for
+
+            session = session_for(self._api_base_url)
         except ImportError as exc:
             raise MissingExtraError("aiogram", "telegram", "The Telegram channel") from exc
-        if self._api_base_url:
-            session = HttpxSession(api=TelegramAPIServer.from_base(self._api_base_url))
-        else:
-            session = HttpxSession()
         try:
             return Bot(self._token, session=session)
         except TokenValidationError as exc:
@@ -327,7 +358,7 @@ class TelegramChannel:
 
     # -- sending ------------------------------------------------------------------------------
     async def send(self, message: OutboundMessage) -> None:
-        bot = self._bot
+        bot = await self._sender()
         if bot is None:
             raise ChannelError("telegram: the channel is not running")
         try:
@@ -343,24 +374,29 @@ class TelegramChannel:
             await self._send_piece(bot, chat_id, piece, thread_id, reply_to)
             reply_to = None  # only the first piece quotes the question
         for attachment in message.attachments:
-            if attachment.kind == "voice" and attachment.data:
-                await self._send_piece(bot, chat_id, "", thread_id, reply_to, voice=attachment)
+            if attachment.kind in ("voice", "image") and attachment.data:
+                await self._send_piece(bot, chat_id, "", thread_id, reply_to, upload=attachment)
                 reply_to = None
 
     async def _send_piece(
         self, bot: Any, chat_id: int, text: str, thread_id: int | None, reply_to: int | None,
-        *, voice: Attachment | None = None,
+        *, upload: Attachment | None = None,
     ) -> None:
         from aiogram.types import BufferedInputFile, ReplyParameters
 
         reply = ReplyParameters(message_id=reply_to, allow_sending_without_reply=True) if reply_to else None
-        action = "sendVoice" if voice is not None else "sendMessage"
+        action = "sendMessage"
+        if upload is not None:
+            action = "sendPhoto" if upload.kind == "image" else "sendVoice"
 
         async def once() -> None:
             try:
-                if voice is not None:
-                    upload = BufferedInputFile(voice.data or b"", filename=voice.name or "voice.ogg")
-                    await bot.send_voice(chat_id, upload, message_thread_id=thread_id, reply_parameters=reply)
+                if upload is not None and upload.kind == "image":
+                    photo = BufferedInputFile(upload.data or b"", filename=upload.name or "image.png")
+                    await bot.send_photo(chat_id, photo, message_thread_id=thread_id, reply_parameters=reply)
+                elif upload is not None:
+                    voice = BufferedInputFile(upload.data or b"", filename=upload.name or "voice.ogg")
+                    await bot.send_voice(chat_id, voice, message_thread_id=thread_id, reply_parameters=reply)
                 else:
                     await bot.send_message(chat_id, text, message_thread_id=thread_id, reply_parameters=reply)
             except Exception as exc:

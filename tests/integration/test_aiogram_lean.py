@@ -1,4 +1,4 @@
-"""The lean aiogram import (adapters/channels/aiogram_lean.py) and its httpx session, against the emulator.
+"""The lean aiogram import (adapters/channels/aiogram_lean.py) and the channel's session, against the emulator.
 
 Each case runs in a fresh interpreter: the shim only acts on the first import of aiogram.
 """
@@ -40,6 +40,11 @@ def test_the_lean_import_builds_nothing_and_real_calls_validate(
     assert out["built_after_import"] == []
     assert out["types_built_after_import"] == 0
     assert out["aiohttp_after_import"] is False
+    # Nor httpx (the session runs on the lean HTTP/1.1 client), unittest (aiogram's sentinels come
+    # from the shim), the dispatcher stack (aiogram's package names load on first access) or the
+    # standard library's html (imported by the first HTML quoting).
+    assert out["loaded_after_import"] == []
+    assert out["session"] == "LeanSession"
     # Real Bot API answers parsed into aiogram's own types, nested ones included.
     assert out["me"]["is_bot"] is True and out["me"]["username"]
     assert out["updates"] == [{"type": "Update", "text": "hello lean", "from": "User", "date_type": "datetime"}]
@@ -49,6 +54,9 @@ def test_the_lean_import_builds_nothing_and_real_calls_validate(
     # Built on first use: what the calls needed (Message inside their schemas), nothing else.
     assert out["built_after_calls"] == ["GetUpdates", "SendMessage", "Update"]
     assert out["aiohttp_after_calls"] is False
+    assert out["loaded_after_calls"] == []
+    assert out["lazy_names"] == ["MagicFilter", "Dispatcher", "FlagGenerator", True, "sentinel.UNSET",
+                                 "rustyclaw.adapters.channels.aiogram_lean", "&lt;b&gt;&amp;&lt;/b&gt;", True]
 
 
 def test_an_untested_aiogram_version_is_refused_loudly() -> None:
@@ -111,3 +119,52 @@ def test_the_aiohttp_session_stays_available_on_demand() -> None:
     assert done.returncode == 0, done.stderr
     assert "before: False" in done.stdout
     assert "after: True aiogram.client.session.aiohttp" in done.stdout
+
+
+def test_the_sentinel_shim_behaves_as_unittest_mock_s() -> None:
+    import copy
+    import pickle
+    from unittest.mock import sentinel as mock_sentinel
+
+    sentinel = aiogram_lean.sentinel
+    assert sentinel.UNSET is sentinel.UNSET and sentinel.UNSET is not sentinel.OTHER
+    assert repr(sentinel.UNSET) == repr(mock_sentinel.UNSET) == "sentinel.UNSET"
+    # pydantic deep-copies field defaults: a sentinel must stay itself (as mock's does).
+    assert copy.copy(sentinel.UNSET) is sentinel.UNSET
+    assert copy.deepcopy({"a": sentinel.UNSET})["a"] is sentinel.UNSET
+    assert pickle.loads(pickle.dumps(sentinel.UNSET)) is sentinel.UNSET
+    assert not hasattr(sentinel, "__bases__")
+
+
+def test_a_rewrite_whose_line_is_gone_loads_the_module_unchanged() -> None:
+    import types
+
+    class Loader:
+        def get_source(self, name: str) -> str:
+            return "from unittest.mock import sentinel as s\nVALUE = 1\n"  # not the exact line
+
+    module = types.ModuleType("aiogram.types.base")
+    assert aiogram_lean._exec_rewritten(Loader(), module, aiogram_lean._REWRITES["aiogram.types.base"]) is False  # type: ignore[arg-type]
+    assert not hasattr(module, "VALUE")  # nothing ran: the caller runs the real loader instead
+
+    class Rewritable:
+        def get_source(self, name: str) -> str:
+            return "from unittest.mock import sentinel\nVALUE = sentinel.UNSET\n"
+
+    assert aiogram_lean._exec_rewritten(Rewritable(), module, aiogram_lean._REWRITES["aiogram.types.base"]) is True  # type: ignore[arg-type]
+    assert module.VALUE is aiogram_lean.sentinel.UNSET
+
+
+def test_unknown_aiogram_attributes_still_raise_attribute_error() -> None:
+    code = textwrap.dedent("""
+        import sys
+        from rustyclaw.adapters.channels import aiogram_lean
+        aiogram = aiogram_lean.import_aiogram()
+        print("has:", hasattr(aiogram, "NoSuchName"), "dispatcher" in sys.modules.get("aiogram").__dict__)
+        from aiogram import dispatcher, Router
+        print("then:", dispatcher.__name__, Router.__module__)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "has: False False" in done.stdout
+    assert "then: aiogram.dispatcher aiogram.dispatcher.router" in done.stdout

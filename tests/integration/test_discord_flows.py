@@ -1,4 +1,4 @@
-"""Discord end to end: hikari's real GatewayBot and REST client against the local stand-in
+"""Discord end to end: hikari's real gateway shard and REST client against the local stand-in
 (zlib-stream gateway + REST), the supervisor, the dispatcher, access control and a real Gateway.
 
 The model is a stub defined here (`ReplyLLM`: it echoes the user's text, or answers a set text)
@@ -223,10 +223,11 @@ async def test_a_start_that_hangs_is_cut_by_the_supervisor_and_leaves_no_connect
 
 
 def test_a_malformed_token_is_a_config_error() -> None:
-    import hikari
+    from rustyclaw.adapters.channels.hikari_lean import import_hikari
 
+    import_hikari()
     with pytest.raises(ConfigError, match="token"):
-        DiscordChannel("not a token")._make_bot(hikari)
+        DiscordChannel("not a token")._make_bot()
     with pytest.raises(ConfigError, match="token"):
         discord_channel_from_config(DiscordConfig.model_validate({"token": None}))
 

@@ -157,6 +157,37 @@ app.post('/bot:token/sendVoice', express.raw({ type: () => true, limit: '50mb' }
       mime_type: 'audio/ogg', file_size: voice.data.length },
   } });
 });
+// sendPhoto (multipart, as bots upload images) records the photo bytes, read back with
+// GET /_emulator/photos?botToken=...&chatId=... (base64, each read once).
+const photos = {}; // `${token}|${chat_id}` -> [{chat_id, filename, data (base64)}]
+app.post('/bot:token/sendPhoto', express.raw({ type: () => true, limit: '50mb' }), (req, res) => {
+  const parts = parseMultipart(req.body, req.headers['content-type']);
+  let photo = parts && parts.photo;
+  if (typeof photo === 'string' && photo.startsWith('attach://')) photo = parts[photo.slice(9)];
+  if (!photo || typeof photo === 'string' || !parts.chat_id) {
+    res.status(400).json({ ok: false, error_code: 400, description: 'Bad Request: photo upload and chat_id required' });
+    return;
+  }
+  const chatId = String(parts.chat_id);
+  const key = `${req.params.token}|${chatId}`;
+  (photos[key] = photos[key] || []).push({
+    chat_id: chatId, filename: photo.filename, data: photo.data.toString('base64'),
+  });
+  const botId = Number(String(req.params.token).split(':')[0]) || 666;
+  res.json({ ok: true, result: {
+    message_id: nextBotMessageId++, date: Math.floor(Date.now() / 1000),
+    chat: { id: Number(chatId), type: 'private' },
+    from: { id: botId, is_bot: true, first_name: 'RustyClaw Test', username: 'RustyTestBot' },
+    photo: [{ file_id: `sent-${nextBotMessageId}`, file_unique_id: `su${nextBotMessageId}`, width: 1, height: 1,
+      file_size: photo.data.length }],
+  } });
+});
+app.get('/_emulator/photos', (req, res) => {
+  const key = `${req.query.botToken}|${req.query.chatId}`;
+  const found = photos[key] || [];
+  photos[key] = [];
+  res.json({ ok: true, result: found });
+});
 app.get('/_emulator/voices', (req, res) => {
   const key = `${req.query.botToken}|${req.query.chatId}`;
   const found = voices[key] || [];
