@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import (
     Field,
+    FieldSerializationInfo,
     PrivateAttr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     ValidationError,
     ValidationInfo,
     ValidatorFunctionWrapHandler,
+    field_serializer,
     model_serializer,
     model_validator,
 )
 
-from rustyclaw.config.base import ProblemsError, SecretStrValue, Section, section
+from rustyclaw.config.base import Identifier, ProblemsError, SecretStrValue, Section, section
 
 DmPolicy = Literal["pairing", "allowlist", "open", "disabled"]
 GroupPolicy = Literal["allowlist", "open", "disabled"]
@@ -35,6 +37,11 @@ class RateLimitConfig(Section):
     per_seconds: float = Field(60.0, gt=0)
 
 
+# Who may talk: the channel's own, shared by all of its accounts (one access gate per channel).
+ACCESS_KEYS = ("dm_policy", "allow_from", "group_policy", "group_allow_from", "groups", "rate_limit")
+DEFAULT_ACCOUNT = "default"
+
+
 class ChannelAccessConfig(Section):
     """Who may talk to the assistant on a platform; shared by every platform channel."""
 
@@ -45,6 +52,41 @@ class ChannelAccessConfig(Section):
     group_allow_from: list[str] = Field(default_factory=list)
     groups: dict[str, GroupConfig] = Field(default_factory=dict)
     rate_limit: RateLimitConfig = section()
+    # OpenClaw's channels.<name>.accounts: more bots on this platform, by account id. An account
+    # states what differs (its token) and takes the rest from this section, which is the `default`
+    # account; bindings (match.accountId) and cron deliveries (delivery.accountId) name them.
+    accounts: dict[Identifier, Self] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _accounts_state_connections_only(self) -> Self:
+        problems: list[tuple[str, str]] = []
+        for name, account in self.accounts.items():
+            if name == DEFAULT_ACCOUNT:
+                problems.append((f"accounts.{name}", "'default' is this section itself; name the account otherwise"))
+            for key in sorted(account.model_fields_set & {*ACCESS_KEYS, "accounts"}):
+                problems.append((f"accounts.{name}.{key}",
+                                 "access rules and accounts are the channel's own: set them on the channel"))
+        if problems:
+            raise ProblemsError(problems)
+        return self
+
+    @field_serializer("accounts")
+    def _accounts_as_stated(self, accounts: dict[str, Self], info: FieldSerializationInfo) -> dict[str, Any]:
+        # What each account states, no more: its defaults would read back as `enabled: false` and as
+        # access rules of its own, which an account may not have.
+        return {name: account.model_dump(exclude_unset=True, mode=info.mode, by_alias=info.by_alias)
+                for name, account in accounts.items()}
+
+    def account_sections(self) -> dict[str, Self]:
+        """`default` (this section) and each account: this section's settings overlaid with what
+        the account states (an account that says `enabled: false` is left out)."""
+        base = self.model_dump(exclude={"accounts"})
+        found = {DEFAULT_ACCOUNT: self}
+        for name, account in self.accounts.items():
+            merged = type(self).model_validate({**base, **account.model_dump(include=account.model_fields_set)})
+            if merged.enabled:
+                found[name] = merged
+        return found
 
     @model_validator(mode="after")
     def _open_needs_wildcard(self) -> ChannelAccessConfig:

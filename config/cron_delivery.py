@@ -9,6 +9,8 @@
 
 `mode: none` (or no `delivery`) keeps the answer in the job's own `cron:<jobId>` session only.
 `to` is the platform's chat id: a Telegram chat id, a Discord channel id, a WhatsApp number.
+`accountId` names the bot it goes out through when the channel has several
+(`channels.<name>.accounts`; rustyclaw/checks.py refuses one that is not configured).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class CronDeliveryConfig(Section):
     mode: Literal["announce", "none"] = "announce"
     channel: str | None = None
     to: str | None = None
-    # None: the channel's default account.
+    # None: the channel's default account (its own section); else an id in channels.<name>.accounts.
     account_id: str | None = None
     chat_kind: Literal["direct", "group", "channel"] = "direct"
 

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Literal
+from urllib.parse import urlsplit
+
 from pydantic import Field, model_validator
 
 from rustyclaw.config.base import AutoOrBool, ModelRef, ProblemsError, SecretStrValue, Section, section
 from rustyclaw.config.llm_cache import CacheConfig
+
+OLLAMA_PORT = 11434
 
 # Routes may name the embedded llama.cpp server (llm.embedded) as this provider, e.g. "embedded/smollm2".
 EMBEDDED_PROVIDER = "embedded"
@@ -21,6 +27,14 @@ class ProviderConfig(Section):
     connect_timeout_seconds: float = Field(5.0, gt=0)
     # Header values often carry credentials, so they are treated as secrets.
     headers: dict[str, SecretStrValue] = Field(default_factory=dict)
+    # What the server is: `ollama` gets llm.cache.keepAlive on every request; `auto` takes a
+    # provider named `ollama` or one on Ollama's port 11434 for Ollama.
+    kind: Literal["auto", "ollama", "openai"] = "auto"
+
+    def is_ollama(self, name: str) -> bool:
+        if self.kind != "auto":
+            return self.kind == "ollama"
+        return name == "ollama" or urlsplit(self.base_url).port == OLLAMA_PORT
 
 
 class RouteConfig(Section):
@@ -28,6 +42,23 @@ class RouteConfig(Section):
 
     primary: ModelRef
     fallbacks: list[ModelRef] = Field(default_factory=list)
+
+
+# The tasks a turn can be (domain/task_routing.py); agents.list[].routes names only these.
+AgentTask = Literal["default", "code", "fast", "summary", "vision"]
+
+
+def route_problems(where: str, routes: Iterable[tuple[str, RouteConfig]], names: set[str]) -> list[tuple[str, str]]:
+    """Each route ref whose provider is not configured, as (location under `where`, message)."""
+    known = ", ".join(sorted(names))
+    problems: list[tuple[str, str]] = []
+    for task, route in routes:
+        for at, target in [("primary", route.primary)] + [(f"fallbacks.{i}", f) for i, f in enumerate(route.fallbacks)]:
+            provider = target.split("/", 1)[0]
+            if provider not in names:
+                problems.append((f"{where}.{task}.{at}",
+                                 f"provider '{provider}' (in '{target}') is not in llm.providers (known: {known})"))
+    return problems
 
 
 class RetryConfig(Section):
@@ -74,25 +105,16 @@ class LLMConfig(Section):
     embedded: EmbeddedModelConfig = section()
     cache: CacheConfig = section()
 
-    @model_validator(mode="after")
-    def _routes_name_known_providers(self) -> LLMConfig:
-        problems: list[tuple[str, str]] = []
+    def provider_names(self) -> set[str]:
+        """The providers a route may name: the configured ones, and the embedded one unless it is off."""
         names = set(self.providers)
         if self.embedded.enabled is not False:
             names.add(EMBEDDED_PROVIDER)
-        known = ", ".join(sorted(names))
-        for task, route in self.routes.items():
-            for where, target in [("primary", route.primary)] + [
-                (f"fallbacks.{i}", f) for i, f in enumerate(route.fallbacks)
-            ]:
-                provider = target.split("/", 1)[0]
-                if provider not in names:
-                    problems.append(
-                        (
-                            f"routes.{task}.{where}",
-                            f"provider '{provider}' (in '{target}') is not in llm.providers (known: {known})",
-                        )
-                    )
+        return names
+
+    @model_validator(mode="after")
+    def _routes_name_known_providers(self) -> LLMConfig:
+        problems = route_problems("routes", self.routes.items(), self.provider_names())
         if problems:
             raise ProblemsError(problems)
         return self

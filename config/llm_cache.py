@@ -9,7 +9,9 @@
   model, at most `maxLoaded` at once (the least recently used idle one is stopped first), each
   stopped after `idleUnloadSeconds` unused (null: never).
 - Ollama: `preload` refs on an Ollama provider are loaded at start with `keepAlive` (Ollama's own
-  `keep_alive`: how long it keeps a model after its last request).
+  `keep_alive`: how long it keeps a model after its last request), and every chat request to an
+  Ollama provider (`llm.providers.<name>.kind`) carries it too: without it each request would reset
+  the model's stay to Ollama's own default (5 minutes) and a preloaded model would be dropped.
 """
 
 from __future__ import annotations

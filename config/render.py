@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from rustyclaw.config.base import Dsn, Secret
-from rustyclaw.config.channels import ChannelsConfig
+from rustyclaw.config.channels import ChannelAccessConfig, ChannelsConfig
 
 REDACTED = "***"
 # Free-form settings (plugins.config) have no schema; keys that look like credentials are hidden.
@@ -29,6 +29,11 @@ def _plain(value: Any, redact: bool, free_form: bool) -> Any:
         out: dict[str, Any] = {}
         for name, field in type(value).model_fields.items():
             key = field.alias or name
+            if isinstance(value, ChannelAccessConfig) and name == "accounts":
+                # An account states only what differs from its channel: shown with every default it
+                # would read as disabled and with access rules of its own, which it may not have.
+                out[key] = {account: _stated(section, redact) for account, section in value.accounts.items()}
+                continue
             # plugins.config is the one free-form mapping in the schema.
             out[key] = _plain(getattr(value, name), redact, free_form or key == "config")
         # Channels registered by other packages live beside the built-in ones, under their names.
@@ -50,6 +55,13 @@ def _plain(value: Any, redact: bool, free_form: bool) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _stated(model: BaseModel, redact: bool) -> dict[str, Any]:
+    """The fields the file set, with the file's keys."""
+    fields = type(model).model_fields
+    return {fields[name].alias or name: _plain(getattr(model, name), redact, False)
+            for name in fields if name in model.model_fields_set}
 
 
 def render_config(cfg: BaseModel, fmt: Literal["yaml", "json"] = "yaml") -> str:

@@ -20,11 +20,17 @@ def _refuse_host_network(value: object) -> object:
     return value
 
 
+SandboxMode = Annotated[Literal["off", "non-main", "all"], off_flag()]
+SandboxScope = Literal["session", "agent", "shared"]
+WorkspaceAccess = Literal["none", "ro", "rw"]
+Network = Annotated[Literal["none", "bridge"], BeforeValidator(_refuse_host_network)]
+
+
 class DockerConfig(Section):
     """Container settings, hardened by default (no network, read-only root, no capabilities)."""
 
     image: str = "rustyclaw-sandbox:latest"
-    network: Annotated[Literal["none", "bridge"], BeforeValidator(_refuse_host_network)] = "none"
+    network: Network = "none"
     read_only_root: bool = True
     tmpfs: list[str] = Field(default_factory=lambda: ["/tmp"])
     user: str = "1000:1000"
@@ -44,15 +50,41 @@ class DockerConfig(Section):
 class SandboxConfig(Section):
     """OpenClaw's sandbox modes: off, every session but the main one, or all sessions."""
 
-    mode: Annotated[Literal["off", "non-main", "all"], off_flag()] = "off"
+    mode: SandboxMode = "off"
     # OpenClaw's default is one container per agent (docs/gateway/sandboxing.md, "Modes, scope").
-    scope: Literal["session", "agent", "shared"] = "agent"
-    workspace_access: Literal["none", "ro", "rw"] = "none"
+    scope: SandboxScope = "agent"
+    workspace_access: WorkspaceAccess = "none"
     prune_idle_hours: float = Field(24.0, ge=0)
     docker: DockerConfig = section()
 
+    def for_agent(self, own: AgentSandboxConfig | None) -> SandboxConfig:
+        """This section with an agent's own settings (agents.list[].sandbox) in place of the shared ones."""
+        if own is None:
+            return self
+        docker = self.docker
+        if own.docker is not None:
+            docker = docker.model_copy(update=_set(image=own.docker.image, network=own.docker.network))
+        return self.model_copy(update={
+            **_set(mode=own.mode, scope=own.scope, workspace_access=own.workspace_access), "docker": docker})
+
+
+def _set(**values: object) -> dict[str, object]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+class AgentDockerConfig(Section):
+    """`agents.list[].sandbox.docker`: what this agent's containers do differently (OpenClaw's names);
+    None keeps the shared `sandbox.docker` value."""
+
+    image: str | None = None
+    network: Network | None = None
+
 
 class AgentSandboxConfig(Section):
-    """`agents.list[].sandbox`: one agent's own mode; the container settings stay the shared ones."""
+    """`agents.list[].sandbox` (OpenClaw's names): this agent's own mode, scope, workspace access and
+    container image and network; each unset field keeps the shared `sandbox` value."""
 
-    mode: Literal["off", "non-main", "all"]
+    mode: SandboxMode | None = None
+    scope: SandboxScope | None = None
+    workspace_access: WorkspaceAccess | None = None
+    docker: AgentDockerConfig | None = None

@@ -41,8 +41,17 @@ from rustyclaw.config.channels import (
 from rustyclaw.config.compaction import CompactionConfig, MemoryConfig
 from rustyclaw.config.cron_delivery import CronDeliveryConfig
 from rustyclaw.config.delivery import DeliveryConfig
-from rustyclaw.config.llm import EmbeddedModelConfig, LLMConfig, ProviderConfig, RetryConfig, RouteConfig
+from rustyclaw.config.llm import (
+    AgentTask,
+    EmbeddedModelConfig,
+    LLMConfig,
+    ProviderConfig,
+    RetryConfig,
+    RouteConfig,
+    route_problems,
+)
 from rustyclaw.config.mcp import McpConfig, McpServerConfig
+from rustyclaw.config.replicas import ReplicasConfig
 from rustyclaw.config.sandbox import AgentSandboxConfig, DockerConfig, SandboxConfig
 from rustyclaw.config.skills import SkillsConfig
 from rustyclaw.config.subagents import AgentSubagentsConfig, SubagentsConfig
@@ -86,6 +95,7 @@ __all__ = [
     "ProviderConfig",
     "PruningConfig",
     "RateLimitConfig",
+    "ReplicasConfig",
     "ResetConfig",
     "RetryConfig",
     "RouteConfig",
@@ -159,6 +169,7 @@ class GatewayConfig(Section):
     # None: the machine's local time zone.
     timezone: str | None = None
     request_timeout_seconds: float = Field(300.0, gt=0)
+    replicas: ReplicasConfig = section()
 
     @field_validator("timezone")
     @classmethod
@@ -190,6 +201,8 @@ class AgentConfig(Section):
     subagents: AgentSubagentsConfig | None = None
     # OpenClaw's agents.list[].sandbox: this agent's own sandbox.mode (None: the shared one).
     sandbox: AgentSandboxConfig | None = None
+    # This agent's own route per task (primary and fallbacks), ahead of llm.routes and its `model`.
+    routes: dict[AgentTask, RouteConfig] = Field(default_factory=dict)
 
 
 class AgentsConfig(Section):
@@ -386,6 +399,15 @@ class RustyClawConfig(Section):
     memory: MemoryConfig = section()
 
     @model_validator(mode="after")
+    def _agent_routes_name_known_providers(self) -> RustyClawConfig:
+        names = self.llm.provider_names()
+        problems = [problem for i, agent in enumerate(self.agents.list)
+                    for problem in route_problems(f"agents.list.{i}.routes", agent.routes.items(), names)]
+        if problems:
+            raise ProblemsError(problems)
+        return self
+
+    @model_validator(mode="after")
     def _fill_state_paths(self) -> RustyClawConfig:
         state = self.gateway.state_dir
         # Completes the (frozen) sections while they are still being built, during validation.
@@ -393,4 +415,22 @@ class RustyClawConfig(Section):
             object.__setattr__(self.storage.sqlite, "path", state / "rustyclaw.db")
         if self.storage.json_store.dir is None:
             object.__setattr__(self.storage.json_store, "dir", state)
+        return self
+
+    @model_validator(mode="after")
+    def _replicas_share_postgres(self) -> RustyClawConfig:
+        # Replicas share sessions, turn locks and the leader lease through the database; SQLite or
+        # JSON files in each replica's own state folder would split every session between them.
+        if self.gateway.replicas.enabled and self.storage.backend != "postgres":
+            raise ProblemsError([(
+                "gateway.replicas.enabled",
+                f"replicas need storage.backend: postgres (got {self.storage.backend!r})",
+            )])
+        if self.gateway.replicas.enabled and not self.delivery.journal:
+            # The journal's rows in PostgreSQL are the replicas' shared record of inbound ids: without
+            # it a webhook delivered to two replicas (a platform's retry) would be answered twice.
+            raise ProblemsError([(
+                "delivery.journal",
+                "replicas need the inbound journal (it is where they share the ids of messages already taken)",
+            )])
         return self

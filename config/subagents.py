@@ -1,7 +1,8 @@
 """`agents.subagents` and `agents.list[].subagents`: OpenClaw's limits on `sessions_spawn`.
 
     agents:
-      subagents: {maxSpawnDepth: 1, maxChildrenPerAgent: 5, runTimeoutSeconds: 120, maxTokens: 1024}
+      subagents: {maxSpawnDepth: 1, maxChildrenPerAgent: 5, runTimeoutSeconds: 120, maxTokens: 1024,
+                  maxTotalTokens: 32000}
       list:
         - id: main
           subagents: {allowAgents: [researcher]}   # "*": any agent; unset: only itself
@@ -26,6 +27,11 @@ class SubagentsConfig(Section):
     run_timeout_seconds: float = Field(120.0, gt=0)
     # The completion-token cap of each of the child's model calls.
     max_tokens: int = Field(1024, ge=1)
+    # A child run's whole budget: prompt + completion tokens summed over all its model calls (tool
+    # steps included, as the model's `usage` reports them). Reached, the child stops after that step
+    # and the parent gets status "token_budget" with what the child produced so far. RustyClaw's own
+    # key: OpenClaw bounds a child by time only.
+    max_total_tokens: int = Field(32000, ge=1)
 
 
 class AgentSubagentsConfig(Section):

@@ -32,6 +32,7 @@ from rustyclaw.domain.gateway import AccessDecision
 from rustyclaw.domain.messages import InboundMessage
 from rustyclaw.domain.pairing import PairingService
 from rustyclaw.ports.clock import Clock
+from rustyclaw.ports.rate_limit import RateCounter
 
 log = logging.getLogger("rustyclaw.access")
 
@@ -173,7 +174,8 @@ class AccessController:
     `channels` maps a channel name (or `"<channel>:<account>"` for one account of it) to its
     settings. A channel not in it is refused, unless it is one of `internal` (the gateway's own
     surfaces, served as they come: the web chat has its own token). Without a PairingService,
-    `dmPolicy: pairing` behaves as `allowlist`.
+    `dmPolicy: pairing` behaves as `allowlist`. `rates` counts the rate-limit windows somewhere
+    several gateways share (PostgreSQL replicas); without it they are counted in this process.
     """
 
     def __init__(
@@ -183,11 +185,13 @@ class AccessController:
         pairing: PairingService | None = None,
         *,
         internal: frozenset[str] = INTERNAL_CHANNELS,
+        rates: RateCounter | None = None,
     ) -> None:
         self._channels = dict(channels)
         self._internal = internal
         self._pairing = pairing
         self._limiter = SenderRateLimiter(clock)
+        self._rates = rates
         self._allow = {
             name: (
                 frozenset(normalise_id(x, _channel_of(name)) for x in s.allow_from),
@@ -225,7 +229,7 @@ class AccessController:
             verdict = self._group(message, name, settings)
         if not verdict.allowed and verdict.reply is None:
             return verdict  # silent drops do not count against the sender
-        return self._rate(message, settings, verdict)
+        return await self._rate(message, settings, verdict)
 
     async def _direct(self, message: InboundMessage, name: str, settings: ChannelAccess) -> Verdict:
         policy = settings.dm_policy
@@ -277,9 +281,12 @@ class AccessController:
             return Verdict(allowed=False, reason="not-mentioned")
         return Verdict(allowed=True, reason="group-allowed")
 
-    def _rate(self, message: InboundMessage, settings: ChannelAccess, verdict: Verdict) -> Verdict:
+    async def _rate(self, message: InboundMessage, settings: ChannelAccess, verdict: Verdict) -> Verdict:
         key = (message.channel, message.account, message.sender_id)
-        outcome = self._limiter.hit(key, settings.rate_limit)
+        if self._rates is None:
+            outcome = self._limiter.hit(key, settings.rate_limit)
+        else:
+            outcome = await self._rates.hit(key, settings.rate_limit)
         if outcome == "ok":
             return verdict
         if outcome == "notice":

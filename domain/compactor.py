@@ -55,6 +55,7 @@ class Compactor:
         model: str | None = None,
         instructions: str = "",
         manual: bool = False,
+        agent: str | None = None,
     ) -> tuple[ChatMessage | None, CompactionReport]:
         """The compaction entry to append (None when nothing was compacted) and what it cost.
 
@@ -72,7 +73,8 @@ class Compactor:
         try:
             with anyio.fail_after(self.settings.timeout_seconds):
                 summary, stages = await self._summarise(
-                    messages[:cut], view.summary, budget, model or self.settings.model, instructions, usage
+                    messages[:cut], view.summary, budget, model or self.settings.model, instructions, usage,
+                    agent,
                 )
         except (LLMError, SummaryFailed, TimeoutError) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else str(exc)
@@ -97,6 +99,7 @@ class Compactor:
         model: str | None,
         instructions: str,
         usage: list[int],
+        agent: str | None = None,
     ) -> tuple[str, int]:
         lines = [render(m) for m in messages]
         costs = [self._context.text_cost(line) for line in lines]
@@ -116,7 +119,8 @@ class Compactor:
                     ChatMessage(role="user", content=summary_request_text(summary, part, instructions)),
                 ],
                 model=model,
-                task=SUMMARY_TASK,  # llm.routes.summary when configured
+                task=SUMMARY_TASK,  # the agent's routes.summary, else llm.routes.summary when configured
+                agent=agent,
                 max_tokens=budget.summary_tokens,
                 temperature=0.2,
             )

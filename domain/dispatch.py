@@ -7,7 +7,7 @@ import logging
 import anyio
 import msgspec
 
-from rustyclaw.domain.errors import AudioError, InvalidInputError, RustyClawError
+from rustyclaw.domain.errors import AudioError, InvalidInputError, MediaError, RustyClawError
 from rustyclaw.domain.events import TurnEvent, TurnStarted
 from rustyclaw.domain.messages import Attachment, InboundMessage, OutboundMessage
 from rustyclaw.domain.voice import VOICE_KINDS
@@ -119,22 +119,26 @@ class ChannelDispatcher:
         await self._send(key, message, reply.text, reply.attachments)
 
     async def _with_media(self, message: InboundMessage) -> InboundMessage:
-        """The message with its voice notes' bytes; AudioError says why they could not be had."""
+        """The message with the bytes of its voice notes and images (the gateway passes only the
+        ones its turn uses); AudioError / MediaError say why they could not be had."""
         channel = self._channel
-        wanted = [a for a in message.attachments if a.kind in VOICE_KINDS and a.data is None and a.url]
+        wanted = [a for a in message.attachments
+                  if a.kind in (*VOICE_KINDS, "image") and a.data is None and a.url]
         if not wanted or not isinstance(channel, MediaChannel):
             return message
         resolved: list[Attachment] = []
         for attachment in message.attachments:
             if attachment in wanted:
+                what = "image" if attachment.kind == "image" else "voice note"
+                error = MediaError if attachment.kind == "image" else AudioError
                 if attachment.size is not None and attachment.size > MEDIA_LIMIT:
-                    raise AudioError(f"Sorry, that voice note is too large (over {MEDIA_LIMIT >> 20} MB).")
+                    raise error(f"Sorry, that {what} is too large (over {MEDIA_LIMIT >> 20} MB).")
                 try:
                     data = await channel.fetch_media(attachment, MEDIA_LIMIT)
                 except RustyClawError as exc:
-                    log.warning("voice note not fetched on %s: %s", message.channel, exc)
-                    raise AudioError(
-                        "Sorry, I couldn't download that voice note; please try again or type it."
+                    log.warning("%s not fetched on %s: %s", what, message.channel, exc)
+                    raise error(
+                        f"Sorry, I couldn't download that {what}; please try again or type it."
                     ) from exc
                 attachment = msgspec.structs.replace(attachment, data=data, size=len(data))
             resolved.append(attachment)

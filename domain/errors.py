@@ -97,7 +97,11 @@ class InvalidInputError(RustyClawError):
     """A message or request was malformed or too large; the message says what and where."""
 
 
-class AudioError(InvalidInputError):
+class MediaError(InvalidInputError):
+    """An attachment could not be fetched or used; the text is for the user."""
+
+
+class AudioError(MediaError):
     """A voice note could not be used (empty, corrupt, too long, unsupported); the text is for the user."""
 
 

@@ -16,7 +16,14 @@ from rustyclaw.domain.agent import AgentRunner, Commit, TurnOutcome, new_message
 from rustyclaw.domain.bindings import bound_agent
 from rustyclaw.domain.compaction import summary_section
 from rustyclaw.domain.elevation import ElevationGate, elevated_command
-from rustyclaw.domain.errors import AudioError, ContextOverflowError, InvalidInputError, LLMError, LLMUnavailableError
+from rustyclaw.domain.errors import (
+    AudioError,
+    ContextOverflowError,
+    InvalidInputError,
+    LLMError,
+    LLMUnavailableError,
+    MediaError,
+)
 from rustyclaw.domain.events import Reply, TurnStarted
 from rustyclaw.domain.maintenance import ContextMaintenance
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
@@ -25,7 +32,15 @@ from rustyclaw.domain.reply_media import ReplyMedia
 from rustyclaw.domain.session_keys import agent_of, session_key
 from rustyclaw.domain.sessions import SessionService
 from rustyclaw.domain.settings import AgentSettings
-from rustyclaw.domain.task_routing import turn_task
+from rustyclaw.domain.task_routing import (
+    SUMMARY_TASK,
+    VISION_TASK,
+    images_of,
+    routes_task,
+    text_task,
+    turn_model,
+    turn_task,
+)
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import Emit, MediaResolver
 from rustyclaw.ports.llm import LLMClient
@@ -69,6 +84,15 @@ def describe_llm_error(exc: LLMError) -> str:
             f"`rustyclaw doctor` checks the setup and says what to fix. (Details: {exc})"
         )
     return f"Sorry, the model could not answer: {exc}"
+
+
+async def _resolved(message: InboundMessage, media: MediaResolver, kinds: frozenset[str]) -> InboundMessage:
+    """The message with the bytes of its attachments of these kinds; the others are left as they
+    came, so nothing is downloaded that the turn will not use."""
+    wanted = tuple(a for a in message.attachments if a.kind in kinds)
+    fetched = await media(msgspec.structs.replace(message, attachments=wanted))
+    rest = tuple(a for a in message.attachments if a.kind not in kinds)
+    return msgspec.structs.replace(message, attachments=(*fetched.attachments, *rest))
 
 
 class _TooLongAfterAll(Exception):
@@ -158,20 +182,26 @@ class Gateway:
             if decision.reply is None:
                 return None
             return Reply(text=decision.reply, session_key=key, session_id="", command="access")
-        # Voice notes are fetched only when speech to text can use them (no download otherwise).
-        if media is not None and self._voice is not None and self._voice.can_listen:
+        images = media_notice.unseen_images(message)
+        # An image goes to the model only on a vision route; without one the user is told so.
+        vision = images and routes_task(self._settings, self.agent_for(message), VISION_TASK)
+        # Media is fetched only where it is used: voice notes when speech to text can take them,
+        # images when a vision route will see them (no download otherwise).
+        listening = self._voice is not None and self._voice.can_listen
+        wanted = frozenset(voice_rules.VOICE_KINDS if listening else ()) | frozenset(("image",) if vision else ())
+        if media is not None and any(a.kind in wanted for a in message.attachments):
             try:
-                message = await media(message)
-            except AudioError as exc:
-                return Reply(text=str(exc), session_key=key, session_id="", command="voice", error=str(exc))
+                message = await _resolved(message, media, wanted)
+            except MediaError as exc:
+                return Reply(text=str(exc), session_key=key, session_id="",
+                             command="voice" if isinstance(exc, AudioError) else "media", error=str(exc))
         # A voice note becomes the user's text here, so spoken slash commands work too.
         heard = await voice_rules.listen(self._voice, message)
         if heard.problem is not None:
             return Reply(text=heard.problem, session_key=key, session_id="", command="voice",
                          error=heard.problem, transcript=heard.transcript)
         message = heard.message
-        images = media_notice.unseen_images(message)
-        if images and not message.text.strip():
+        if images and not vision and not message.text.strip():
             return Reply(text=media_notice.IMAGE_NOTICE, session_key=key, session_id="", command="media")
         self._validate(message)
         if self._hooks is not None:
@@ -183,7 +213,8 @@ class Gateway:
                 message = outcome
 
         if message.options is not None and message.options.history is not None:
-            return await self._stateless_turn(key, message, message.options.history, emit)
+            reply = await self._stateless_turn(key, message, message.options.history, emit, bool(vision))
+            return media_notice.with_caption_notice(reply) if images and not vision else reply
 
         command = commands.parse_command(message.text, self.sessions.settings.reset_triggers)
         if command is not None and command.name in commands.UNLOCKED:
@@ -205,22 +236,26 @@ class Gateway:
                 reply = await self._locked_command(command, entry, message)
             else:
                 reply = await self._turn(entry, message, emit)
-            if images:
+            if images and not vision:
                 reply = media_notice.with_caption_notice(reply)
             return await voice_rules.speak_reply(self._voice, reply, entry.tts, heard)
 
     async def _stateless_turn(
-        self, key: str, message: InboundMessage, history: Sequence[ChatMessage], emit: Emit | None
+        self, key: str, message: InboundMessage, history: Sequence[ChatMessage], emit: Emit | None,
+        vision: bool = False,
     ) -> Reply:
         """A turn over the client's own conversation (OpenAI clients that send it all each time):
-        the agent's prompt and tools apply, no session is opened and nothing is stored."""
+        the agent's prompt and tools apply, no session is opened and nothing is stored. The last
+        user message's images go to the vision route when there is one."""
         agent_id = self.agent_for(message)
         working = [self._agent.stamp(msgspec.structs.replace(m)) for m in history]
 
         async def keep_nothing(step: Sequence[ChatMessage]) -> None:
             return None
 
-        model = self._settings.agent_models.get(agent_id)
+        task = VISION_TASK if vision else "default"
+        images = images_of(message) if vision else ()
+        model = turn_model(self._settings, agent_id, task, None)
         tool_context = ToolContext(
             agent_id=agent_id, session_key=key, session_id="", channel=message.channel,
             sender_id=message.sender_id, elevated=False, model=model or self._llm.model_for("default"),
@@ -230,7 +265,7 @@ class Gateway:
         try:
             outcome = await self._agent.run(
                 self._prompts.build(agent_id), working, tool_context,
-                commit=keep_nothing, emit=emit, model=model, options=message.options,
+                commit=keep_nothing, emit=emit, model=model, task=task, options=message.options, images=images,
             )
         except LLMError as exc:
             log.warning("stateless turn failed: %s", exc, extra={"session": key})
@@ -320,7 +355,8 @@ class Gateway:
         return commands.compact_text(prepared.report)
 
     def _session_model(self, entry: SessionEntry) -> str | None:
-        return entry.model or self._settings.agent_models.get(entry.agent_id)
+        """The model compaction and memory notes name; None when the agent routes `summary` itself."""
+        return turn_model(self._settings, entry.agent_id, SUMMARY_TASK, entry.model)
 
     async def _resume(self, entry: SessionEntry, message: InboundMessage, emit: Emit | None) -> Reply | None:
         """A journaled message the gateway stored before a restart: its reply if the turn had ended
@@ -354,6 +390,9 @@ class Gateway:
         )
         if message.sender_name and stored is None:
             user.meta["sender"] = message.sender_name
+        if stored is None and images_of(message):
+            # The image bytes are not stored; the history keeps that the message had them.
+            user.meta["images"] = [a.mime for a in images_of(message)]
         self._agent.stamp(user)  # counted once here, stored with its count
         tool_context = self._tool_context(entry, message)
         base_prompt = self._prompts.build(entry.agent_id, entry.key)
@@ -429,20 +468,27 @@ class Gateway:
         """The agent's run inside the session's active view (the latest summary plus what follows),
         compacted first when it nears the window; a server that still finds the prompt too long
         teaches its window and gets one retry after a forced compaction."""
-        model = self._session_model(entry)
         task = turn_task(message)  # llm.routes.<task> (vision, code, fast), default when unrouted
+        images = images_of(message) if task == VISION_TASK else ()
+        if task == VISION_TASK and not (routes_task(self._settings, entry.agent_id, task)
+                                        and all(a.data is not None or a.url for a in images)):
+            # No model sees images here (the user was told): the caption is routed as text.
+            task, images = text_task(message.text), ()
+        model = turn_model(self._settings, entry.agent_id, task, entry.model)
         maintenance = self._maintenance
         if maintenance is None:
             history = await self.sessions.history(entry)
             return await self._agent.run(base_prompt, history, tool_context, commit=commit, emit=emit,
-                                         model=model, task=task, options=message.options)
+                                         model=model, task=task, options=message.options, images=images)
         fixed = self._agent.fixed_tokens(base_prompt, tool_context, message.options)
-        prepared = await maintenance.prepare(entry, await maintenance.view(entry), fixed, window, model)
+        session_model = self._session_model(entry)
+        prepared = await maintenance.prepare(entry, await maintenance.view(entry), fixed, window, session_model)
         for attempt in (1, 2):
             try:
                 return await self._agent.run(
                     base_prompt + summary_section(prepared.view.summary), prepared.view.messages, tool_context,
                     commit=commit, emit=emit, model=model, task=task, options=message.options, context_tokens=window,
+                    images=images,
                 )
             except ContextOverflowError as exc:
                 if attempt == 2:
@@ -455,5 +501,5 @@ class Gateway:
                 if late is not None:
                     raise _TooLongAfterAll(late.notice()) from exc
                 prepared = await maintenance.prepare(
-                    entry, await maintenance.view(entry), fixed, window, model, force=True)
+                    entry, await maintenance.view(entry), fixed, window, session_model, force=True)
         raise AssertionError("unreachable")  # the loop returns or raises

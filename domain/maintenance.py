@@ -209,7 +209,7 @@ class ContextMaintenance:
         log.info("compaction start session=%s tokens=%d threshold=%d manual=%s",
                  entry.key, tokens, budget.threshold, force)
         compaction, report = await self._compactor.compact(
-            view, budget, fixed_tokens, model=model, instructions=instructions, manual=force
+            view, budget, fixed_tokens, model=model, instructions=instructions, manual=force, agent=entry.agent_id
         )
         if compaction is None:
             return Prepared(view=view, report=report, flushed=flushed)

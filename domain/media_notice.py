@@ -1,9 +1,10 @@
-"""Images the model cannot see: said plainly to the user instead of silently dropped.
+"""Images without a model to see them: said plainly to the user instead of silently dropped.
 
-No route sends images to a vision model yet, so an image that arrives on a channel is never seen
-by the model. Without a caption the user gets `IMAGE_NOTICE` and no model turn runs; with one the
-turn answers the caption and the reply starts with the notice, so the user knows why the answer
-ignores the picture.
+An image goes to the model only on a `vision` route (`llm.routes.vision`, or the agent's own
+`agents.list[].routes.vision`; domain/task_routing.py). Without one, an image without a caption
+gets `IMAGE_NOTICE` (what to configure) and no model turn runs; with a caption the turn answers
+the caption and the reply starts with `CAPTION_NOTICE`, so the user knows why the answer ignores
+the picture.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ from rustyclaw.domain.events import Reply
 from rustyclaw.domain.messages import InboundMessage
 
 IMAGE_NOTICE = (
-    "I can't see images: the model I use reads text only. Please describe the picture or type your question."
+    "I can't see images: no vision model is configured. To let me see them, set llm.routes.vision "
+    "to a model that reads images (for example `vision: {primary: ollama/llava}`), or "
+    "agents.list[].routes.vision for one agent. Meanwhile, please describe the picture or type your question."
 )
-CAPTION_NOTICE = "(I can't see the image you sent, only its caption.)"
+CAPTION_NOTICE = (
+    "(I can't see the image you sent, only its caption: no vision model is configured, see llm.routes.vision.)"
+)
 
 
 def unseen_images(message: InboundMessage) -> bool:

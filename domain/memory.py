@@ -124,7 +124,8 @@ class MemoryFlusher:
                             + f"\n\nNotes for {path}, or {SILENT_TOKEN}:"),
             ],
             model=self.settings.model or model,
-            task=SUMMARY_TASK,  # llm.routes.summary when configured
+            task=SUMMARY_TASK,  # the agent's routes.summary, else llm.routes.summary when configured
+            agent=agent_id,
             max_tokens=budget.summary_tokens,
             temperature=0.2,
         )

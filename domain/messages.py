@@ -143,3 +143,6 @@ class TurnOptions(msgspec.Struct, frozen=True, kw_only=True):
     seed: int | None = None
     system: str = ""
     history: tuple[ChatMessage, ...] | None = None
+    # Prompt + completion tokens summed over every model call of the turn (its tool steps too);
+    # reached, the turn stops after that step with finish_reason "token_budget" (sub-agents).
+    token_budget: int | None = None

@@ -38,6 +38,11 @@ class SessionService:
     `cache_bytes` of messages, least recently used first (domain/history_cache.py).
     `locks` is the TurnLock port (the backend's own, which may exclude other processes too);
     without one, turns of a session exclude each other in this process only.
+    `shared`: other processes append to the same store (gateway replicas), so a cached transcript
+    may miss the turns another replica made since; `history()` and `append()` then first read what
+    the store has past the cached end (`load_messages_from`). That keeps a cached transcript a
+    prefix of the stored one: transcripts are append-only, and appends of one session are
+    serialised by the turn lock across processes.
     """
 
     def __init__(
@@ -50,8 +55,10 @@ class SessionService:
         cache_sessions: int = DEFAULT_MAX_SESSIONS,
         cache_bytes: int = DEFAULT_MAX_BYTES,
         id_factory: Callable[[], str] = new_session_id,
+        shared: bool = False,
     ) -> None:
         self.store = store
+        self._shared = shared
         self._turn_locks = locks
         self.settings = settings
         self._clock = clock
@@ -129,11 +136,28 @@ class SessionService:
     async def history(self, entry: SessionEntry) -> list[ChatMessage]:
         cached = self._history.get(entry.session_id)
         if cached is None:
-            cached = self._history.put(entry.session_id, await self.store.load_messages(entry))
+            return self._history.put(entry.session_id, await self.store.load_messages(entry))
+        if self._shared:
+            return await self._top_up(entry, cached)
         return cached
 
+    async def _top_up(self, entry: SessionEntry, cached: list[ChatMessage]) -> list[ChatMessage]:
+        """`cached` with what other processes appended past its end (shared stores only)."""
+        newer = await self.store.load_messages_from(entry, len(cached))
+        if not newer:
+            return cached
+        if self._history.get(entry.session_id) is cached:
+            self._history.extend(entry.session_id, newer)
+            return cached
+        return [*cached, *newer]  # evicted while the store answered (other sessions' turns)
+
     async def append(self, entry: SessionEntry, messages: Sequence[ChatMessage]) -> list[ChatMessage]:
-        """Stores durably, then extends the cached history with what was really stored."""
+        """Stores durably, then extends the cached history with what was really stored.
+
+        On a shared store the cache is topped up first: extending a cache that misses another
+        replica's turns would put these messages before them (the cache is no longer a prefix)."""
+        if self._shared and (cached := self._history.get(entry.session_id)) is not None:
+            await self._top_up(entry, cached)
         stored = await self.store.append_messages(entry, messages)
         self._history.extend(entry.session_id, stored)
         return stored

@@ -60,6 +60,11 @@ class AgentSettings:
     system_prompt: str | None = None
     max_message_chars: int = 16_000
     agent_models: dict[str, str] = field(default_factory=dict)
+    # The tasks `llm.routes` names, and per agent the ones its `agents.list[].routes` name: a task
+    # an agent routes itself goes to that route rather than to the agent's `model`, and an image
+    # is only sent where a `vision` route exists (domain/task_routing.py).
+    routed_tasks: frozenset[str] = frozenset({"default"})
+    agent_tasks: dict[str, frozenset[str]] = field(default_factory=dict)
     pruning: PruningSettings = field(default_factory=PruningSettings)
     # gateway.requestTimeoutSeconds: the deadline of one whole turn (model calls and tools); None: none.
     turn_timeout_seconds: float | None = None

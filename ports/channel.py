@@ -45,3 +45,19 @@ class MediaChannel(Protocol):
     """
 
     async def fetch_media(self, attachment: Attachment, max_bytes: int = MEDIA_LIMIT) -> bytes: ...
+
+
+@runtime_checkable
+class SendOnlyChannel(Protocol):
+    """Optional: a channel that can send without receiving, for a replica where it does not run.
+
+    Under `gateway.replicas` a channel that holds a connection (long polling, a gateway socket)
+    runs on the leader only; on a follower it is never started. `allow_send_only()` (no I/O) lets
+    its `send` open a client of its own that never receives; `close_send_only()` closes that
+    client at shutdown. Starting the channel later (the follower became the leader) is unaffected:
+    `send` then goes through the running channel.
+    """
+
+    def allow_send_only(self) -> None: ...
+
+    async def close_send_only(self) -> None: ...

@@ -10,6 +10,10 @@ to send: access said nothing, a duplicate, a stopped turn) or `failed` (sending 
 `record` is also the duplicate filter across restarts: it returns False for a key it already holds.
 Keys are `<channel>:<account>:<message_id>`; a message without an id gets a unique key (no
 filtering). Implementations: adapters/inbox/ (memory, SQLite in the state folder, PostgreSQL).
+
+The HTTP APIs journal a request that carries an `Idempotency-Key` (adapters/http/idempotency.py):
+`get` finds the first request under a key (to replay its answer, or to refuse a different body) and
+`reply_once` keeps the first answer only, so two attempts that both finished answer alike.
 """
 
 from __future__ import annotations
@@ -59,7 +63,14 @@ class Inbox(Protocol):
         """Stores a new message durably (committed when this returns); False when the key is known."""
         ...
 
+    async def get(self, key: str) -> InboxEntry | None: ...
+
     async def replied(self, key: str, reply: OutboundMessage, now: float) -> None: ...
+
+    async def reply_once(self, key: str, reply: OutboundMessage, now: float) -> OutboundMessage | None:
+        """Keeps `reply` (state `replied`) unless the entry holds one already; returns the reply the
+        entry holds afterwards (the first one kept), None for an unknown key."""
+        ...
 
     async def finish(
         self, key: str, state: State, now: float, *, error: str | None = None, attempts: int = 0

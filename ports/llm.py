@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from rustyclaw.domain.messages import ChatMessage, Usage
+from rustyclaw.domain.messages import Attachment, ChatMessage, Usage
 
 
 class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -19,12 +19,19 @@ class ToolSpec(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LLMRequest(msgspec.Struct, frozen=True, kw_only=True):
-    """`task` picks a route from config (default, code, fast, ...); `model` overrides it."""
+    """`task` picks a route from config (default, code, fast, ...); `model` overrides it.
+
+    `agent` names the agent the request is for: its own `agents.list[].routes` come before
+    `llm.routes`. `images` belong to the last user message; they go out as OpenAI content parts
+    (a vision route's model sees them) and are never stored with the message.
+    """
 
     messages: list[ChatMessage]
     tools: tuple[ToolSpec, ...] = ()
     task: str = "default"
     model: str | None = None
+    agent: str | None = None
+    images: tuple[Attachment, ...] = ()
     temperature: float | None = None
     max_tokens: int | None = None
     top_p: float | None = None

@@ -40,6 +40,22 @@ class PluginSource(msgspec.Struct, frozen=True, kw_only=True):
         return self.folder / self.manifest.entry
 
 
+class PluginKV(Protocol):
+    """Each plugin's own key-value space (the `storage.*` host API); values are JSON values.
+
+    `set` raises PluginError when the plugin's space would outgrow its limit; `delete` says
+    whether the key was there.
+    """
+
+    async def get(self, plugin: str, key: str) -> Any: ...
+
+    async def keys(self, plugin: str) -> list[str]: ...
+
+    async def set(self, plugin: str, key: str, value: Any) -> None: ...
+
+    async def delete(self, plugin: str, key: str) -> bool: ...
+
+
 class HostApi(Protocol):
     """What plugins may ask of the gateway; the same object serves both runtimes.
 

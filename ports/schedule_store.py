@@ -32,3 +32,13 @@ class ScheduleStore(Protocol):
     async def save(self, states: dict[str, JobState]) -> None:
         """Replaces the stored states atomically (a crash leaves the old or the new file)."""
         ...
+
+
+class CronClaims(Protocol):
+    """One claim per (job, tick) across every gateway that shares the store.
+
+    `claim` returns True to exactly one caller for a given job id and tick (the scheduled time of
+    the run), whichever process it is in; the others must not run that tick.
+    """
+
+    async def claim(self, job_id: str, tick: float) -> bool: ...

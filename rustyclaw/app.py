@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Literal, cast
 
 import anyio
 
-from rustyclaw.adapters.audit.jsonl import JsonlAuditLog
 from rustyclaw.adapters.clock import SystemClock
-from rustyclaw.adapters.storage.factory import open_store
+from rustyclaw.adapters.storage.factory import open_shared_state, open_store
 from rustyclaw.adapters.tokenizer import make_tokenizer
 from rustyclaw.adapters.workspace.files import FolderWorkspace
 from rustyclaw.channels_setup import ChannelSetup
@@ -78,6 +77,9 @@ class Root:
         self.clock = SystemClock()
         self.state_dir = settings.state_dir
         self.store: StorageBackend = store or open_store(cfg.storage, self.state_dir, backend)
+        # Pairing, rate limits, audit, cron state, plugin storage: in PostgreSQL with that backend
+        # (replicas share them), else in the state folder and memory (adapters/storage/shared_state.py).
+        self.shared = open_shared_state(cfg.storage, self.state_dir, self.clock)
         self.models = ModelSetup(cfg)
         self.llm: LLMClient | None = llm
         self._llm_given = llm is not None
@@ -97,11 +99,13 @@ class Root:
         if purpose == "serve":
             from rustyclaw.serving import Serving
 
-            self.channels = ChannelSetup(settings, self.clock)
+            self.channels = ChannelSetup(settings, self.clock, pairing_store=self.shared.pairing,
+                                         rates=self.shared.rates)
             self.serving = Serving(self)
             self.serving.add_instance_lock()
         self.life.step("store", self.store.start, self.store.aclose)
         if purpose != "store":
+            self.life.step("shared-state", self.shared.start, self.shared.aclose)
             self._add_core()
         if self.serving is not None:
             self.serving.add_serving()
@@ -153,12 +157,14 @@ class Root:
         life.step("plugins", self._start_plugins, self._stop_plugins)
         life.service("embedded-model", _background(self.models.run_embedded))
         life.service("session-turns", self._run_session_turns)
+        # Under gateway.replicas these run on the leader only (rustyclaw/leader.py); else as services.
+        duty = self.serving.leader_service if self.serving is not None else life.service
         if self.purpose == "serve":
             # Cron runs in the one gateway that holds the state folder (a `chat` beside it must not
             # run the same jobs, or race it writing cron/jobs.json).
-            life.service("cron", self._run_cron)
+            duty("cron", self._run_cron)
         if sandbox_needed(self.settings.config):
-            life.service("sandbox-pruning", self._prune_sandbox)
+            duty("sandbox-pruning", self._prune_sandbox)
 
     async def _start_model(self) -> None:
         if self.llm is None:
@@ -217,7 +223,9 @@ class Root:
         agents = self.settings.agents
         access: AccessGate | None = self.channels.access if self.channels is not None else None
         send = self.channels.send if self.channels is not None else None
-        sessions = SessionService(self.store, self.clock, self.settings.sessions, locks=self.store)
+        # Replicas append to one store: a cached transcript is topped up from it before each use.
+        sessions = SessionService(self.store, self.clock, self.settings.sessions, locks=self.store,
+                                  shared=cfg.gateway.replicas.enabled)
         if sandbox_needed(cfg):  # the shared sandbox.mode or an agent's own
             from rustyclaw.adapters.sandbox.settings import sandbox_from_config
 
@@ -225,7 +233,7 @@ class Root:
         workspace_root = Path(cfg.agents.workspace)
         self.tool_setup = build_tools(
             cfg, store=self.store, sessions_service=sessions, workspace_root=workspace_root,
-            sandbox=self.sandbox, channels_send=send, audit=JsonlAuditLog.in_state_dir(self.state_dir),
+            sandbox=self.sandbox, channels_send=send, audit=self.shared.audit,
         )
         tools = self.tool_setup.registry
         tools.set_timeouts(cfg.tools.timeout_seconds, cfg.tools.timeouts)  # /stop ends a stuck call too
@@ -234,6 +242,8 @@ class Root:
             cfg, self.state_dir, self.clock,
             send=send_through(send) if send is not None else None,
             fetch=fetch_through(cast(TextFetcher, web_fetch)) if web_fetch is not None else None,
+            schedule_store=self.shared.schedule, plugin_kv=self.shared.plugin_kv,
+            run_log=self.shared.run_log, claims=self.shared.claims, added_jobs=self.shared.added_jobs,
         )
 
         def model_of(entry: SessionEntry) -> str:

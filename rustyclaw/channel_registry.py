@@ -30,7 +30,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from rustyclaw.config.channels import ChannelAccessConfig, ChannelsConfig, DiscordConfig, TelegramConfig, WhatsAppConfig
+from rustyclaw.config.channels import (
+    DEFAULT_ACCOUNT,
+    ChannelAccessConfig,
+    ChannelsConfig,
+    DiscordConfig,
+    TelegramConfig,
+    WhatsAppConfig,
+)
 from rustyclaw.domain.access import INTERNAL_CHANNELS, ChannelAccess, RateLimit
 from rustyclaw.domain.errors import ConfigError
 from rustyclaw.ports.channel import Channel
@@ -69,10 +76,17 @@ class ChannelRegistration(Generic[S]):
     media: bool = False
     webhook: Callable[[S], bool] = _never
     access: Callable[[S], ChannelAccess] = access_of
+    # Builds the adapter of a named account (channels.<name>.accounts); None: one account only.
+    account_factory: Callable[[S, str], Channel] | None = None
 
-    def build(self, section: S) -> Channel:
+    def build(self, section: S, account: str = DEFAULT_ACCOUNT) -> Channel:
         """The adapter for `section` (no I/O); ConfigError when the settings are incomplete."""
-        channel = self.factory(section)
+        if account == DEFAULT_ACCOUNT:
+            channel = self.factory(section)
+        elif self.account_factory is not None:
+            channel = self.account_factory(section, account)
+        else:
+            raise ConfigError(f"channels.{self.name}.accounts: this channel has one account only")
         if channel.name != self.name:
             raise ConfigError(f"channels.{self.name}: the adapter calls itself {channel.name!r}")
         if self.media and not callable(getattr(channel, "fetch_media", None)):
@@ -87,6 +101,8 @@ class EnabledChannel:
     registration: ChannelRegistration[Any]
     settings: ChannelAccessConfig
     channel: Channel
+    # channels.<name>.accounts: which of the channel's accounts this adapter is ("default": the section).
+    account: str = DEFAULT_ACCOUNT
 
     @property
     def name(self) -> str:
@@ -159,36 +175,44 @@ class ChannelRegistry:
                 yield registration, section
 
     def enabled(self, channels: ChannelsConfig) -> list[EnabledChannel]:
-        """Builds the adapter of every enabled channel (ConfigError for incomplete settings)."""
-        return [EnabledChannel(r, s, r.build(s)) for r, s in self.sections(channels)]
+        """Builds the adapter of every enabled channel, one per account (ConfigError for incomplete
+        settings)."""
+        found: list[EnabledChannel] = []
+        for registration, section in self.sections(channels):
+            for account, settings in section.account_sections().items():
+                channel = registration.build(settings, account)
+                found.append(EnabledChannel(registration, settings, channel, account))
+        return found
 
     def check(self, channels: ChannelsConfig) -> list[tuple[str, str]]:
         """What building the enabled channels would refuse, as (key path, message) problems."""
         problems: list[tuple[str, str]] = []
         for registration, section in self.sections(channels):
-            try:
-                registration.build(section)
-            except ConfigError as exc:
-                problems.append((f"channels.{registration.name}", str(exc)))
+            for account, settings in section.account_sections().items():
+                where = f"channels.{registration.name}" + ("" if account == DEFAULT_ACCOUNT else f".accounts.{account}")
+                try:
+                    registration.build(settings, account)
+                except ConfigError as exc:
+                    problems.append((where, str(exc)))
         return problems
 
 
-def _telegram(section: TelegramConfig) -> Channel:
+def _telegram(section: TelegramConfig, account: str = DEFAULT_ACCOUNT) -> Channel:
     from rustyclaw.adapters.channels.telegram import telegram_channel_from_config
 
-    return telegram_channel_from_config(section)
+    return telegram_channel_from_config(section, account=account)
 
 
-def _discord(section: DiscordConfig) -> Channel:
+def _discord(section: DiscordConfig, account: str = DEFAULT_ACCOUNT) -> Channel:
     from rustyclaw.adapters.channels.discord import discord_channel_from_config
 
-    return discord_channel_from_config(section)
+    return discord_channel_from_config(section, account=account)
 
 
-def _whatsapp(section: WhatsAppConfig) -> Channel:
+def _whatsapp(section: WhatsAppConfig, account: str = DEFAULT_ACCOUNT) -> Channel:
     from rustyclaw.adapters.channels.whatsapp import whatsapp_channel_from_config
 
-    return whatsapp_channel_from_config(section)
+    return whatsapp_channel_from_config(section, account=account)
 
 
 def _telegram_webhook(section: TelegramConfig) -> bool:
@@ -200,8 +224,10 @@ def _always(section: ChannelAccessConfig) -> bool:
 
 
 BUILT_IN: tuple[ChannelRegistration[Any], ...] = (
-    ChannelRegistration("telegram", TelegramConfig, _telegram, media=True, webhook=_telegram_webhook),
-    ChannelRegistration("discord", DiscordConfig, _discord, media=True),
+    ChannelRegistration("telegram", TelegramConfig, _telegram, media=True, webhook=_telegram_webhook,
+                        account_factory=_telegram),
+    ChannelRegistration("discord", DiscordConfig, _discord, media=True, account_factory=_discord),
+    # WhatsApp's webhook is one path per channel: one account (one phone number id) only.
     ChannelRegistration("whatsapp", WhatsAppConfig, _whatsapp, media=True, webhook=_always),
 )
 _BUILT_IN_NAMES = frozenset(r.name for r in BUILT_IN)

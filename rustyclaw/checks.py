@@ -58,13 +58,21 @@ def check_cron_delivery(cfg: RustyClawConfig) -> list[Problem]:
     registry = default_registry()
     enabled = sorted(r.name for r, _ in registry.sections(cfg.channels))
     problems: list[Problem] = []
+    sections = cfg.channels.sections()
     for index, job in enumerate(cfg.cron.jobs):
         target = job.delivery
-        if target is None or target.mode != "announce" or target.channel in enabled:
+        if target is None or target.mode != "announce":
             continue
-        problems.append((f"cron.jobs.{index}.delivery.channel",
-                         f"job {job.id!r} delivers to channel {target.channel!r}, which is not enabled "
-                         f"(enabled: {', '.join(enabled) or 'none'}; or set delivery.mode: none)"))
+        if target.channel not in enabled:
+            problems.append((f"cron.jobs.{index}.delivery.channel",
+                             f"job {job.id!r} delivers to channel {target.channel!r}, which is not enabled "
+                             f"(enabled: {', '.join(enabled) or 'none'}; or set delivery.mode: none)"))
+            continue
+        accounts = sections[str(target.channel)].account_sections()
+        if target.account_id is not None and target.account_id not in accounts:
+            problems.append((f"cron.jobs.{index}.delivery.accountId",
+                             f"job {job.id!r} delivers through account {target.account_id!r}, which "
+                             f"channels.{target.channel}.accounts does not enable (accounts: {', '.join(accounts)})"))
     return problems
 
 
@@ -97,16 +105,36 @@ def check_channels(cfg: RustyClawConfig) -> list[Problem]:
     return default_registry().check(cfg.channels)
 
 
+def sandboxed_agents(cfg: RustyClawConfig) -> list[str]:
+    """The agents in agents.list whose own sandbox settings turn the sandbox on."""
+    return [a.id for a in cfg.agents.list
+            if a.sandbox is not None and cfg.sandbox.for_agent(a.sandbox).mode != "off"]
+
+
 def check_sandbox(cfg: RustyClawConfig) -> list[Problem]:
-    if cfg.sandbox.mode == "off":
+    """The sandbox's settings build when anything uses it: the shared `sandbox.mode`, or only an
+    agent's own (agents.list[].sandbox); an agent's own container settings under `scope: shared`
+    (one container for every agent) could not apply, so they are refused."""
+    only_agents = sandboxed_agents(cfg)
+    if cfg.sandbox.mode == "off" and not only_agents:
         return []
     from rustyclaw.adapters.sandbox.settings import sandbox_from_config
 
+    problems: list[Problem] = []
     try:
         sandbox_from_config(cfg.sandbox)  # builds the client only: no I/O until the first exec
     except RustyClawError as exc:  # ConfigError or SandboxError: a bad limit or engine address
-        return [("sandbox", str(exc))]
-    return []
+        users = "" if cfg.sandbox.mode != "off" else f" (sandbox.mode is off; used by agents {', '.join(only_agents)})"
+        problems.append(("sandbox", f"{exc}{users}"))
+    for index, agent in enumerate(cfg.agents.list):
+        own = agent.sandbox
+        if own is None or cfg.sandbox.for_agent(own).scope != "shared":
+            continue
+        if own.docker is not None or own.workspace_access is not None:
+            problems.append((f"agents.list.{index}.sandbox",
+                             f"agent {agent.id!r} sets its own docker or workspaceAccess, but scope 'shared' runs "
+                             "one container for every agent; use scope 'agent' or 'session' for it"))
+    return problems
 
 
 def check_bindings(cfg: RustyClawConfig) -> list[Problem]:

@@ -6,13 +6,13 @@ import argparse
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from rustyclaw import __version__
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(command_modules: bool = True) -> argparse.ArgumentParser:
+    """The whole parser; without `command_modules` only the commands defined here (see main)."""
     parser = argparse.ArgumentParser(prog="rustyclaw", description="A light, local-first AI assistant gateway.")
     parser.add_argument("--version", action="version", version=f"rustyclaw {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -54,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("path", nargs="?", default="~/.openclaw", help="OpenClaw state folder (default ~/.openclaw)")
     imp.add_argument("--to", dest="target", choices=["sqlite", "json", "postgres"],
                      help="backend to import into (default: storage.backend)")
-    for entry in COMMANDS:
-        _load(entry)(sub)
+    if command_modules:
+        for entry in COMMANDS:
+            _load(entry)(sub)
     return parser
 
 
@@ -85,7 +86,10 @@ def _load(entry: str) -> Callable[..., Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # `serve` is defined in _parser itself: its start (start to ready, issue #19) skips importing
+    # the other commands' modules (~10 ms), which only add their subparsers.
+    args = _parser(command_modules=words[:1] != ["serve"]).parse_args(words)
     from rustyclaw.domain.errors import RustyClawError
 
     try:
@@ -112,7 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "pairing":
             from rustyclaw.cli_pairing import run_pairing
 
-            return run_pairing(args, state_dir=_state_dir(args))
+            if getattr(args, "state_dir", None):  # the pairing command's own --state-dir wins
+                return run_pairing(args)
+            from rustyclaw.settings import load_settings
+
+            settings = load_settings(getattr(args, "config", None))
+            return run_pairing(args, state_dir=settings.state_dir, storage=settings.config.storage)
         if args.command == "plugins":
             from rustyclaw.cli_plugins import run_plugins
 
@@ -131,14 +140,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1
-
-
-def _state_dir(args: argparse.Namespace) -> Path | None:
-    if getattr(args, "state_dir", None):
-        return None  # the pairing command's own --state-dir wins
-    from rustyclaw.settings import load_settings
-
-    return load_settings(getattr(args, "config", None)).state_dir
 
 
 if __name__ == "__main__":

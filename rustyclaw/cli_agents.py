@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rustyclaw.config.sandbox import SandboxConfig
 from rustyclaw.domain.bindings import Binding
 from rustyclaw.domain.errors import RustyClawError
 from rustyclaw.settings import Settings
@@ -43,16 +44,24 @@ def agent_summary(settings: Settings, agent_id: str) -> dict[str, Any]:
         "workspace": str(workspace),
         "model": (own.model if own is not None and own.model else route.primary),
         "modelFrom": "agents.list[].model" if own is not None and own.model else "llm.routes.default",
+        # The agent's own task routes (agents.list[].routes), each as its chain: primary, fallbacks.
+        "routes": {task: [r.primary, *r.fallbacks] for task, r in own.routes.items()} if own is not None else {},
         "tools": {
             "profile": cfg.tools.profile,
             "allow": list(own.tools.allow) if own is not None and own.tools is not None else [],
             "deny": list(own.tools.deny) if own is not None and own.tools is not None else [],
         },
-        "sandbox": {"mode": cfg.sandbox.mode, "scope": cfg.sandbox.scope},
+        "sandbox": _sandbox(cfg.sandbox.for_agent(own.sandbox if own is not None else None)),
         "mcp": list(own.mcp) if own is not None and own.mcp is not None else "all",
         "skills": list(own.skills) if own is not None and own.skills is not None else "all",
         "bindings": [_binding(b) for b in settings.agents.bindings if b.agent_id == agent_id],
     }
+
+
+def _sandbox(box: SandboxConfig) -> dict[str, str]:
+    """The agent's sandbox as it runs: its own agents.list[].sandbox settings over the shared ones."""
+    return {"mode": box.mode, "scope": box.scope, "workspaceAccess": box.workspace_access,
+            "image": box.docker.image, "network": box.docker.network}
 
 
 def _binding(binding: Binding) -> dict[str, Any]:
@@ -84,9 +93,13 @@ def _print_full(summary: dict[str, Any]) -> None:
     print(f"{summary['id']}{'  (default)' if summary['default'] else ''}")
     print(f"  workspace: {summary['workspace']}")
     print(f"  model:     {summary['model']}  (from {summary['modelFrom']})")
+    for task, chain in summary["routes"].items():
+        print(f"  route:     {task} -> {' > '.join(chain)}")
     tools = summary["tools"]
     print(f"  tools:     profile {tools['profile']}; allow {tools['allow'] or '-'}; deny {tools['deny'] or '-'}")
-    print(f"  sandbox:   mode {summary['sandbox']['mode']}, scope {summary['sandbox']['scope']}")
+    box = summary["sandbox"]
+    print(f"  sandbox:   mode {box['mode']}, scope {box['scope']}, workspace {box['workspaceAccess']}, "
+          f"image {box['image']}, network {box['network']}")
     print(f"  mcp:       {summary['mcp']}")
     print(f"  skills:    {summary['skills']}")
     bindings = summary["bindings"]

@@ -4,7 +4,8 @@
 with or without a running gateway. `add` and `remove` edit `cron/added.json` (jobs beside the
 config's `cron.jobs`, which stay the config file's own: `remove` refuses them); a running gateway
 takes them up within seconds (it polls the file). `run` asks the running gateway to run a job now
-(its control API).
+(its control API). With `storage.backend: postgres` all of it is in the database instead, where
+every gateway replica keeps and reads it (adapters/storage/shared_state.py).
 """
 
 from __future__ import annotations
@@ -12,13 +13,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rustyclaw.domain.errors import ConfigError, RustyClawError
 from rustyclaw.settings import Settings
 
 if TYPE_CHECKING:
+    from rustyclaw.adapters.cron.run_log import RunRecord
+    from rustyclaw.adapters.storage.shared_state import SharedState
     from rustyclaw.config.schema import CronJobConfig
+    from rustyclaw.ports.schedule_store import JobState
+
+T = TypeVar("T")
 
 
 def add_cron_parser(sub: Any) -> None:
@@ -57,12 +64,33 @@ def _when(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
 
 
-def _jobs(settings: Settings) -> list[tuple[Any, str]]:
-    from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added
+def _shared(settings: Settings) -> SharedState:
+    """The gateway's own choice of where cron state lives (the state folder, or PostgreSQL)."""
+    from rustyclaw.adapters.clock import SystemClock
+    from rustyclaw.adapters.storage.factory import open_shared_state
 
+    return open_shared_state(settings.config.storage, settings.state_dir, SystemClock())
+
+
+def _with_shared(settings: Settings, work: Callable[[SharedState], Awaitable[T]]) -> T:
+    """`await work(shared)` with the shared state started, in a fresh event loop."""
+    import anyio
+
+    async def run() -> T:
+        shared = _shared(settings)
+        await shared.start()
+        try:
+            return await work(shared)
+        finally:
+            await shared.aclose()
+
+    return anyio.run(run)
+
+
+async def _jobs(settings: Settings, shared: SharedState) -> list[tuple[CronJobConfig, str]]:
     configured = [(job, "config") for job in settings.config.cron.jobs]
     names = {job.id for job, _ in configured}
-    added = [(job, "added") for job in load_added(added_jobs_path(settings.state_dir)) if job.id not in names]
+    added = [(job, "added") for job in await shared.added_jobs.load() if job.id not in names]
     return configured + added
 
 
@@ -79,13 +107,12 @@ def _delivery(job: CronJobConfig) -> str:
 
 
 def _list(settings: Settings, as_json: bool) -> int:
-    import anyio
+    async def read(shared: SharedState) -> tuple[dict[str, JobState], list[tuple[CronJobConfig, str]]]:
+        return await shared.schedule.load(), await _jobs(settings, shared)
 
-    from rustyclaw.adapters.cron.state_file import JsonScheduleStore
-
-    states = anyio.run(JsonScheduleStore(settings.state_dir / "cron" / "jobs.json").load)
-    rows = []
-    for job, source in _jobs(settings):
+    states, jobs = _with_shared(settings, read)
+    rows: list[dict[str, Any]] = []  # the JSON rows `--json` prints
+    for job, source in jobs:
         state = states.get(job.id)
         rows.append({
             "id": job.id, "source": source, "enabled": job.enabled, "schedule": _schedule(job),
@@ -110,11 +137,13 @@ def _list(settings: Settings, as_json: bool) -> int:
 
 
 def _runs(settings: Settings, job_id: str | None, limit: int, as_json: bool) -> int:
-    from rustyclaw.adapters.cron.run_log import JsonlRunLog
-
     if limit < 1:
         raise ConfigError("--limit must be 1 or more")
-    records = JsonlRunLog(settings.state_dir / "cron" / "runs").read(job_id, limit)
+
+    async def read(shared: SharedState) -> list[RunRecord]:
+        return await shared.run_log.recent(job_id, limit)
+
+    records = _with_shared(settings, read)
     if as_json:
         import msgspec
 
@@ -132,12 +161,9 @@ def _runs(settings: Settings, job_id: str | None, limit: int, as_json: bool) -> 
 def _add(settings: Settings, args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added, save_added
     from rustyclaw.checks import check_cron, check_cron_delivery
     from rustyclaw.config.schema import CronJobConfig, RustyClawConfig
 
-    if any(job.id == args.job_id for job, _ in _jobs(settings)):
-        raise ConfigError(f"a cron job {args.job_id!r} exists already (see: rustyclaw cron list)")
     if (args.channel is None) != (args.to is None):
         raise ConfigError("--channel and --to go together (or leave both out to keep answers in the session)")
     spec: dict[str, Any] = {"id": args.job_id, "message": args.message, "schedule": {
@@ -158,24 +184,31 @@ def _add(settings: Settings, args: argparse.Namespace) -> int:
     problems = check_cron(probe) + check_cron_delivery(probe)
     if problems:
         raise ConfigError(f"cron add {args.job_id}: " + "; ".join(message for _, message in problems))
-    path = added_jobs_path(settings.state_dir)
-    save_added(path, [*load_added(path), job])
-    print(f"added {job.id} ({_schedule(job)}, -> {_delivery(job)}) to {path}; "
+
+    async def add(shared: SharedState) -> str:
+        if any(existing.id == job.id for existing, _ in await _jobs(settings, shared)):
+            raise ConfigError(f"a cron job {job.id!r} exists already (see: rustyclaw cron list)")
+        await shared.added_jobs.save([*await shared.added_jobs.load(), job])
+        return shared.added_jobs.where
+
+    where = _with_shared(settings, add)
+    print(f"added {job.id} ({_schedule(job)}, -> {_delivery(job)}) to {where}; "
           "a running gateway takes it up within seconds")
     return 0
 
 
 def _remove(settings: Settings, job_id: str) -> int:
-    from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added, save_added
-
     if any(job.id == job_id for job in settings.config.cron.jobs):
         raise ConfigError(f"{job_id!r} is in cron.jobs of {settings.source or 'the config'}: remove it there")
-    path = added_jobs_path(settings.state_dir)
-    jobs = load_added(path)
-    kept = [job for job in jobs if job.id != job_id]
-    if len(kept) == len(jobs):
-        raise ConfigError(f"no cron job {job_id!r} was added with cron add (see: rustyclaw cron list)")
-    save_added(path, kept)
+
+    async def remove(shared: SharedState) -> None:
+        jobs = await shared.added_jobs.load()
+        kept = [job for job in jobs if job.id != job_id]
+        if len(kept) == len(jobs):
+            raise ConfigError(f"no cron job {job_id!r} was added with cron add (see: rustyclaw cron list)")
+        await shared.added_jobs.save(kept)
+
+    _with_shared(settings, remove)
     print(f"removed {job_id}; a running gateway drops it within seconds")
     return 0
 

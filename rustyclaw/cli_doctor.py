@@ -233,14 +233,27 @@ async def _storage(settings: Settings) -> list[Check]:
 
 
 async def _sandbox(cfg: RustyClawConfig) -> list[Check]:
-    if cfg.sandbox.mode == "off":
+    from rustyclaw.checks import sandboxed_agents
+
+    agents = sandboxed_agents(cfg)
+    if cfg.sandbox.mode == "off" and not agents:
         return [Check("sandbox", "info", "sandbox.mode is off: exec runs no code in containers")]
     from rustyclaw.adapters.sandbox.doctor import doctor
 
-    found = await doctor(cfg.sandbox.docker.base_url, cfg.sandbox.docker.image)
-    return [Check(f"sandbox {c.check}", "ok" if c.ok else "fail", c.detail,
-                  "start the engine (podman system service, or Docker), then `rustyclaw sandbox build-image`")
-            for c in found]
+    rows: list[Check] = []
+    if cfg.sandbox.mode == "off":
+        # Said, since the shared setting alone would suggest no containers run at all.
+        rows.append(Check("sandbox", "info", f"sandbox.mode is off; agents {', '.join(agents)} run exec in "
+                                             "containers (agents.list[].sandbox)"))
+    # Each image in use: the shared one when the shared mode is on, and each sandboxed agent's own.
+    images = ([cfg.sandbox.docker.image] if cfg.sandbox.mode != "off" else []) + [
+        cfg.sandbox.for_agent(a.sandbox).docker.image for a in cfg.agents.list if a.id in agents]
+    for image in dict.fromkeys(images):
+        found = await doctor(cfg.sandbox.docker.base_url, image)
+        rows += [Check(f"sandbox {c.check}", "ok" if c.ok else "fail", c.detail,
+                       "start the engine (podman system service, or Docker), then `rustyclaw sandbox build-image`")
+                 for c in found if not any(r.area == f"sandbox {c.check}" and r.detail == c.detail for r in rows)]
+    return rows
 
 
 async def _browser(cfg: RustyClawConfig) -> list[Check]:
@@ -307,9 +320,19 @@ async def _security(settings: Settings) -> list[Check]:
     approved: dict[str, frozenset[str]] = {}
     channels = list(security_checks.platform_channels(settings.config))
     if channels:
-        from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
+        from rustyclaw.adapters.clock import SystemClock
+        from rustyclaw.adapters.storage.factory import open_shared_state
+        from rustyclaw.domain.errors import RustyClawError
 
-        approved = await security_checks.approved_senders(JsonFilePairingStore(settings.state_dir), channels)
+        # Where the gateway keeps them: the state folder, or PostgreSQL (every replica's approvals).
+        shared = open_shared_state(settings.config.storage, settings.state_dir, SystemClock())
+        try:
+            await shared.start()
+            approved = await security_checks.approved_senders(shared.pairing, channels)
+        except RustyClawError:
+            pass  # an unreachable store is the storage check's finding; judge the config alone
+        finally:
+            await shared.aclose()
     level: dict[str, Status] = {"critical": "fail", "warn": "warn", "info": "info"}
     return [Check(f"security {f.check_id}", level[f.severity], f"{f.title}: {f.detail}", f.remediation)
             for f in security_checks.security_findings(settings.config, approved)]

@@ -1,7 +1,9 @@
 """`rustyclaw pairing list [channel]` and `rustyclaw pairing approve <channel> <code>`.
 
 Works on the pairing files under the state folder while the gateway runs: both sides take the
-same file lock, and the gateway sees an approval at the sender's next message.
+same file lock, and the gateway sees an approval at the sender's next message. With
+`storage.backend: postgres` the pairing state is in the database (every replica's), and so is
+what this command reads and approves.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:  # the parser is built on every CLI start; the rest loads only for `pairing`
+    from rustyclaw.config.schema import StorageConfig
     from rustyclaw.domain.pairing import PairingService
 
 
@@ -38,26 +41,42 @@ def add_pairing_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     return pairing
 
 
-def run_pairing(args: argparse.Namespace, state_dir: Path | None = None, out: TextIO | None = None) -> int:
+def run_pairing(
+    args: argparse.Namespace, state_dir: Path | None = None, out: TextIO | None = None,
+    storage: StorageConfig | None = None,
+) -> int:
     """Runs `pairing list|approve`; returns the exit code (1 for an unknown or expired code).
 
     The state folder is `state_dir` if given (the caller resolved it from the config), else
-    `--state-dir`, else the RustyClaw home (`RUSTYCLAW_HOME` or ~/.rustyclaw).
+    `--state-dir`, else the RustyClaw home (`RUSTYCLAW_HOME` or ~/.rustyclaw). `storage` is the
+    config's storage section: on PostgreSQL the pairing state is read and approved there.
     """
     stream = out or sys.stdout
     folder = state_dir or (Path(args.state_dir) if getattr(args, "state_dir", None) else default_state_dir())
+    if args.action not in ("list", "approve"):
+        raise ValueError(f"unknown pairing action {args.action!r}")
     import anyio
 
     from rustyclaw.adapters.clock import SystemClock
-    from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
+    from rustyclaw.adapters.storage.factory import open_shared_state
+    from rustyclaw.config.schema import StorageConfig
     from rustyclaw.domain.pairing import PairingService
 
-    service = PairingService(JsonFilePairingStore(folder), SystemClock())
-    if args.action == "list":
-        return anyio.run(_list, service, getattr(args, "channel", None), stream)
-    if args.action == "approve":
-        return anyio.run(_approve, service, args.channel, args.code, stream)
-    raise ValueError(f"unknown pairing action {args.action!r}")
+    clock = SystemClock()
+    # The same choice the gateway makes (adapters/storage/shared_state.py), so both see one state.
+    shared = open_shared_state(storage or StorageConfig(), folder, clock)
+
+    async def run() -> int:
+        await shared.start()
+        try:
+            service = PairingService(shared.pairing, clock)
+            if args.action == "list":
+                return await _list(service, getattr(args, "channel", None), stream)
+            return await _approve(service, args.channel, args.code, stream)
+        finally:
+            await shared.aclose()
+
+    return anyio.run(run)
 
 
 async def _list(service: PairingService, channel: str | None, out: TextIO) -> int:

@@ -47,6 +47,10 @@ def render(url: str, body: dict[str, Any]) -> str:
         where = " ".join(str(model[k]) for k in ("provider", "url") if model.get(k))
         lines.append(f"model    {model.get('state')}" + (f" ({where})" if where else "")
                      + (f": {model['error']}" if model.get("error") else ""))
+    replicas = body.get("replicas")
+    if isinstance(replicas, dict):  # gateway.replicas on: is this replica the one running the leader duties?
+        lines.append("replica  leader" + (f" (term {replicas['term']})" if replicas.get("term") else "")
+                     if replicas.get("leader") else "replica  follower")
     for name, channel in sorted((body.get("channels") or {}).items()):
         line = f"channel  {name}: {channel.get('state')}"
         if channel.get("error"):

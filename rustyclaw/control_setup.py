@@ -9,7 +9,7 @@ channels or cron (and in tests that start only the core).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +18,7 @@ import anyio
 import msgspec
 
 from rustyclaw.control_mcp_skills import mcp_views, skills_view
+from rustyclaw.domain.audit import AuditRecord
 from rustyclaw.domain.messages import ChatMessage, InboundMessage, SessionEntry
 from rustyclaw.domain.pairing import PairingService, normalise_code
 from rustyclaw.domain.session_keys import session_key
@@ -80,6 +81,7 @@ class GatewayControl:
         pairing: PairingService | None = None,
         scheduler: Callable[[], CronScheduler | None] | None = None,
         audit_path: Path | None = None,
+        audit_records: Callable[[int], Awaitable[list[AuditRecord]]] | None = None,
         tz: tzinfo | None = None,
         mcp: McpManager | None = None,
         skills: SkillCatalog | None = None,
@@ -93,6 +95,8 @@ class GatewayControl:
         self._pairing = pairing
         self._scheduler = scheduler
         self._audit_path = audit_path
+        # The audit log in PostgreSQL (every replica's records); else the file at audit_path.
+        self._audit_records = audit_records
         self._tz = tz
         self._cron_tasks: set[str] = set()
         self._mcp = mcp
@@ -240,6 +244,10 @@ class GatewayControl:
         return True
 
     async def audit(self, limit: int = 200) -> list[AuditView]:
+        if self._audit_records is not None:
+            records = await self._audit_records(limit)
+            return [AuditView(at=r.time, tool=r.tool, decision=r.verdict, session_key=r.session,
+                              detail=f"{r.status} {r.rule}".strip()) for r in reversed(records)]
         path = self._audit_path
         if path is None:
             return []
@@ -302,17 +310,12 @@ def control_of(root: Root) -> GatewayControl:
     default_model = root.llm.model_for("default") if root.llm is not None else ""
     agents = [AgentView(id=a, model=agents_settings.agent_models.get(a) or default_model,
                         default=a == agents_settings.default_agent) for a in agents_settings.agent_ids]
-    pairing = None
-    if root.channels is not None and root.channels.channels:
-        from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
-
-        # The same files the channels' access control and `rustyclaw pairing` use.
-        pairing = PairingService(JsonFilePairingStore(root.state_dir), root.clock)
+    # The PairingService the channels' access control uses (the shared state's pairing store).
+    pairing = root.channels.pairing if root.channels is not None and root.channels.channels else None
     serving = root.serving
 
     def channel_status() -> list[ChannelStatus]:
-        supervisor = serving.supervisor if serving is not None else None
-        return supervisor.status() if supervisor is not None else []
+        return serving.channel_status() if serving is not None else []
 
     return GatewayControl(
         root.gateway.sessions, root.clock, agents=agents,
@@ -321,6 +324,7 @@ def control_of(root: Root) -> GatewayControl:
         pairing=pairing,
         scheduler=lambda: root.plugins.scheduler if root.plugins is not None else None,
         audit_path=root.state_dir / "audit" / "tools.jsonl",
+        audit_records=root.shared.audit_recent,
         tz=gateway_zone(cfg.gateway.timezone),
         mcp=root.mcp.manager,
         skills=root.skills.catalog,

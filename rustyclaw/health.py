@@ -3,7 +3,9 @@
 A gateway that can serve HTTP answers 200 once started; the body carries the detail, so a stuck
 channel or an unreachable model shows there without taking the web chat out of a load balancer.
 Channel states: `connected`, `connecting` (starting, or its own loop reconnecting), `down` (with
-the last error; the supervisor retries it), `disabled` (registered, not enabled).
+the last error; the supervisor retries it), `disabled` (registered, not enabled), `standby`
+(under `gateway.replicas`, a channel the leader runs and this replica does not). With replicas on,
+`replicas` says whether this replica is the leader: `{"leader": true, "term": 3}`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from rustyclaw.app import Root
 
-ChannelState = Literal["connected", "connecting", "down", "disabled"]
+ChannelState = Literal["connected", "connecting", "down", "disabled", "standby"]
 ModelState = Literal["reachable", "unreachable", "starting", "failed", "none"]
 
 _SUPERVISOR_STATES: dict[str, ChannelState] = {
     "running": "connected", "starting": "connecting", "reconnecting": "connecting",
-    "failed": "down", "stopped": "down",
+    "failed": "down", "stopped": "down", "standby": "standby",
 }
 # Probing the model server on every /readyz would make a load balancer's checks cost a request each.
 PROBE_EVERY_SECONDS = 10.0
@@ -81,9 +83,8 @@ def channel_report(root: Root) -> dict[str, dict[str, Any]]:
         if registry.get(name) is not None and not section.enabled:
             found[name] = {"state": "disabled"}
     serving = root.serving
-    supervisor = serving.supervisor if serving is not None else None
-    if supervisor is not None:
-        for status in supervisor.status():
+    if serving is not None and serving.supervisor is not None:
+        for status in serving.channel_status():
             entry: dict[str, Any] = {"state": _SUPERVISOR_STATES.get(status.state, "down")}
             if status.last_error and entry["state"] != "connected":
                 entry["error"] = status.last_error
@@ -112,6 +113,8 @@ class Health:
         serving = self._root.serving
         if serving is not None:  # counts only: /readyz is open to probes, peers and errors stay in the log
             body["delivery"] = await serving.delivery.report(details=False)
+            if serving.leader is not None:
+                body["replicas"] = serving.leader.report()
         # /readyz answers without a token (probes); an error text must not carry one (a bot token
         # in a failed request's URL, a DSN's password).
         clean: dict[str, Any] = _redacted(body, [s for s in self._root.settings.secrets if len(s) >= 4])

@@ -41,6 +41,9 @@ class McpSetup:
         if problems:
             raise ConfigError("; ".join(f"{path}: {message}" for path, message in problems))
         self._sandbox_mode = cfg.sandbox.mode
+        # agents.list[].sandbox.mode: an agent sandboxed on its own is held to the same rule.
+        self._agent_modes = {a.id: a.sandbox.mode for a in cfg.agents.list
+                             if a.sandbox is not None and a.sandbox.mode is not None}
         self._main_key = cfg.sessions.main_key
         self._sandbox_allow = frozenset(cfg.mcp.allow_in_sandbox)
         self.manager: McpManager | None = None
@@ -69,10 +72,11 @@ class McpSetup:
         if server is None or "*" in self._sandbox_allow or server in self._sandbox_allow:
             return None
         main = f"agent:{context.agent_id}:{self._main_key}"
-        if not session_sandboxed(self._sandbox_mode, context.session_key, main):
+        mode = self._agent_modes.get(context.agent_id, self._sandbox_mode)
+        if not session_sandboxed(mode, context.session_key, main):
             return None
         return PolicyDecision(
-            verdict="deny", rule=f"sandbox.mode {self._sandbox_mode}: MCP server {server} runs on the host "
+            verdict="deny", rule=f"sandbox.mode {mode}: MCP server {server} runs on the host "
                                  "(list it in mcp.allowInSandbox)",
         )
 

@@ -102,6 +102,7 @@ class ModelSetup:
                 headers=dict(p.headers or {}),
                 stream_idle_timeout=llm.stream_idle_timeout_seconds,
                 total_timeout=llm.request_timeout_seconds,
+                keep_alive=llm.cache.keep_alive if p.is_ollama(name) else None,
             )
             for name, p in llm.providers.items()
         }
@@ -157,7 +158,12 @@ class ModelSetup:
                 stream_idle_timeout=llm_cfg.stream_idle_timeout_seconds,
             )
             providers[POOL_PROVIDER] = self.pool
-        self.llm = RoutedLLM(providers, routes, self._retry())
+        # agents.list[].routes: each agent's own task routes, as configured (the embedded fallback
+        # above is for the shared routes; an agent that names its models keeps them).
+        agent_routes: dict[str, dict[str, Route]] = {a.id: {task: Route(primary=r.primary, fallbacks=tuple(r.fallbacks))
+                               for task, r in a.routes.items()}
+                        for a in self._cfg.agents.list if a.routes}
+        self.llm = RoutedLLM(providers, routes, self._retry(), agent_routes=agent_routes)
         return self.llm
 
     async def keep_warm(self) -> None:

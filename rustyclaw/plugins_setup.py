@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Protocol
@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import anyio
 import anyio.abc
 
-from rustyclaw.adapters.cron.added_jobs import added_jobs_path, load_added
-from rustyclaw.adapters.cron.run_log import JsonlRunLog, RunRecord
+from rustyclaw.adapters.cron.added_jobs import AddedJobs, FileAddedJobs, added_jobs_path
+from rustyclaw.adapters.cron.run_log import JsonlRunLog, RunHistory, RunRecord
 from rustyclaw.adapters.cron.scheduler import CronJob, CronScheduler, Delivery, gateway_job_runner
 from rustyclaw.adapters.cron.state_file import JsonScheduleStore
 from rustyclaw.adapters.plugins.host_api import PluginHost, PluginStorage
@@ -37,25 +37,18 @@ from rustyclaw.adapters.plugins.wasm_runtime import WasmRuntime
 from rustyclaw.checks import job_schedule
 from rustyclaw.config.schema import CronJobConfig, RustyClawConfig
 from rustyclaw.domain.cron import ScheduleError
-from rustyclaw.domain.errors import ConfigError
+from rustyclaw.domain.errors import ConfigError, RustyClawError
 from rustyclaw.domain.messages import OutboundMessage
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import GatewayService
 from rustyclaw.ports.llm import LLMClient
-from rustyclaw.ports.plugins import Fetch, PluginRuntime, Send, TurnHooks
-from rustyclaw.ports.schedule_store import ScheduleStore
+from rustyclaw.ports.plugins import Fetch, PluginKV, PluginRuntime, Send, TurnHooks
+from rustyclaw.ports.schedule_store import CronClaims, ScheduleStore
 
 log = logging.getLogger("rustyclaw.plugins")
 
 # How often a running gateway looks for jobs `rustyclaw cron add|remove` changed.
 ADDED_POLL_SECONDS = 2.0
-
-
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime_ns / 1e9
-    except FileNotFoundError:
-        return None
 
 
 def gateway_zone(name: str | None) -> tzinfo:
@@ -96,12 +89,18 @@ def fetch_through(tool: TextFetcher) -> Fetch:
     return fetch
 
 
-def send_through(channel_send: Callable[[str, str, str], Awaitable[None]]) -> Send:
-    """The plugins' `messaging.send` through the `message` tool's `send(channel, peer_id, text)`
-    (account, chat kind and thread are dropped: that callable routes by channel and peer only)."""
+class AccountSend(Protocol):
+    """ChannelSetup.send: a text to a peer through one account of a channel."""
+
+    async def __call__(self, channel: str, peer_id: str, text: str, account: str = ...) -> None: ...
+
+
+def send_through(channel_send: AccountSend) -> Send:
+    """The plugins' `messaging.send` and cron deliveries through `send(channel, peer_id, text,
+    account)` (chat kind and thread are dropped: that callable routes by channel, account and peer)."""
 
     async def send(message: OutboundMessage) -> None:
-        await channel_send(message.channel, message.peer_id, message.text)
+        await channel_send(message.channel, message.peer_id, message.text, message.account)
 
     return send
 
@@ -146,6 +145,10 @@ class PluginSetup:
         fetch: Fetch | None = None,
         runtimes: dict[str, PluginRuntime] | None = None,
         schedule_store: ScheduleStore | None = None,
+        plugin_kv: PluginKV | None = None,
+        run_log: RunHistory | None = None,
+        claims: CronClaims | None = None,
+        added_jobs: AddedJobs | None = None,
     ) -> None:
         self.cfg = cfg
         self.clock = clock
@@ -158,7 +161,7 @@ class PluginSetup:
         for problem in self.problems:
             log.error("plugin not loaded: %s", problem)
         self.host = PluginHost(
-            storage=PluginStorage(state_dir / "plugins"), send=send, fetch=fetch,
+            storage=plugin_kv or PluginStorage(state_dir / "plugins"), send=send, fetch=fetch,
             configs={s.manifest.name: s.config for s in ready}, timeout_seconds=max(pcfg.timeout_seconds, 30.0),
         )
         self.manager = PluginManager(
@@ -166,9 +169,14 @@ class PluginSetup:
             reset_triggers=tuple(cfg.sessions.reset_triggers), max_chars=cfg.gateway.max_message_chars,
         )
         self.schedule_store = schedule_store or JsonScheduleStore(state_dir / "cron" / "jobs.json")
+        # Replicas on PostgreSQL: runs recorded in the database, each tick claimed before it runs.
+        self.run_log: RunHistory = run_log or JsonlRunLog(state_dir / "cron" / "runs")
+        self.claims = claims
         self._send = send  # cron jobs' deliveries go out the same way
         self._gateway: GatewayService | None = None
-        self._added_seen: float | None = None
+        # `rustyclaw cron add|remove`'s jobs: cron/added.json, or rows every replica shares.
+        self.added_jobs: AddedJobs = added_jobs or FileAddedJobs(added_jobs_path(state_dir))
+        self._added_seen: str | None = None
         self.scheduler: CronScheduler | None = None
 
     @property
@@ -182,11 +190,11 @@ class PluginSetup:
         await self.manager.start()
         self._gateway = gateway
         # What the scheduler starts with; a later change to the file is taken up by _watch_added.
-        self._added_seen = _mtime(added_jobs_path(self.state_dir))
-        added = load_added(added_jobs_path(self.state_dir))
+        self._added_seen = await self.added_jobs.revision()
+        added = await self.added_jobs.load()
         jobs = (config_jobs(self.cfg, gateway, self.tz, send=self._send, added=added)
                 + self.manager.cron_jobs(self.clock, self.tz))
-        run_log = JsonlRunLog(self.state_dir / "cron" / "runs")
+        run_log = self.run_log
 
         async def record(job_id: str, started: float, finished: float, error: str | None, note: str | None) -> None:
             await run_log.append(RunRecord(job_id=job_id, started_at=started, finished_at=finished,
@@ -195,6 +203,7 @@ class PluginSetup:
         self.scheduler = CronScheduler(
             jobs, self.schedule_store, self.clock,
             missed_policy="run-once" if self.cfg.cron.run_missed_on_start else "skip", run_log=record,
+            claims=self.claims,
         )
         await self.scheduler.start()
 
@@ -207,21 +216,21 @@ class PluginSetup:
             await self.scheduler.run(task_status=task_status)
 
     async def _watch_added(self) -> None:
-        """Polls `cron/added.json` (another process, the CLI, writes it) and syncs the scheduler."""
-        path = added_jobs_path(self.state_dir)
+        """Polls the added jobs' revision (another process, the CLI, changes them) and syncs the scheduler."""
+        store = self.added_jobs
         seen = self._added_seen
         configured = {job.id for job in self.cfg.cron.jobs}
         while True:
             await anyio.sleep(ADDED_POLL_SECONDS)
-            now = _mtime(path)
-            if now == seen or self.scheduler is None or self._gateway is None:
-                continue
-            seen = now
             try:
-                added = [job for job in load_added(path) if job.id not in configured]
+                now = await store.revision()
+                if now == seen or self.scheduler is None or self._gateway is None:
+                    continue
+                seen = now
+                added = [job for job in await store.load() if job.id not in configured]
                 jobs = config_jobs(self.cfg, self._gateway, self.tz, send=self._send, added=added, configured=False)
-            except ConfigError as exc:
-                log.error("cron jobs from %s not taken up: %s", path, exc)
+            except RustyClawError as exc:  # a bad file or an unreachable database: try again next poll
+                log.error("cron jobs from %s not taken up: %s", store.where, exc)
                 continue
             # Added jobs are those neither in cron.jobs nor a plugin's.
             await self.scheduler.sync_jobs(

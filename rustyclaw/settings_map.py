@@ -54,6 +54,8 @@ def agent_settings(cfg: RustyClawConfig) -> AgentSettings:
         max_message_chars=cfg.gateway.max_message_chars,
         turn_timeout_seconds=cfg.gateway.request_timeout_seconds,
         agent_models={a.id: a.model for a in agents.list if a.model},
+        routed_tasks=frozenset(cfg.llm.routes),
+        agent_tasks={a.id: frozenset(a.routes) for a in agents.list if a.routes},
         bindings=bindings_of(cfg),
         pruning=PruningSettings(
             keep_last_assistants=p.keep_last_assistants,

@@ -14,10 +14,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from rustyclaw.adapters.tools.browser import BrowserTool
-from rustyclaw.adapters.tools.browser_pool import BrowserPool, BrowserSettings
 from rustyclaw.adapters.tools.exec import ExecTool
 from rustyclaw.adapters.tools.fs import ApplyPatchTool, EditTool, ReadTool, WriteTool
 from rustyclaw.adapters.tools.message import ChannelSend, MessageTool
@@ -28,6 +26,7 @@ from rustyclaw.adapters.tools.web_fetch import WebFetchTool
 from rustyclaw.adapters.tools.web_search import WebSearchTool
 from rustyclaw.checks import agent_ids
 from rustyclaw.config.browser import BrowserConfig
+from rustyclaw.config.sandbox import SandboxConfig
 from rustyclaw.config.schema import RustyClawConfig
 from rustyclaw.config.tools import AgentElevatedConfig, ElevatedConfig, ToolPolicyConfig
 from rustyclaw.domain.audit import AuditedRegistry
@@ -39,6 +38,12 @@ from rustyclaw.ports.audit import AuditSink
 from rustyclaw.ports.sandbox import Sandbox, SandboxSpec
 from rustyclaw.ports.session_store import SessionStore
 from rustyclaw.ports.tools import Tool
+
+if TYPE_CHECKING:
+    # The browser tool's modules (with the sandbox engine client) are about 2.5 MB of RSS: imported
+    # by browser_tool(), only when browser.enabled.
+    from rustyclaw.adapters.tools.browser import BrowserTool
+    from rustyclaw.adapters.tools.browser_container import ContainerSettings
 
 
 class ToolSetup(NamedTuple):
@@ -91,7 +96,12 @@ def policy_settings(cfg: RustyClawConfig) -> PolicySettings:
 
 def agent_sandbox_modes(cfg: RustyClawConfig) -> dict[str, str]:
     """Agents with their own `sandbox.mode` (agents.list[].sandbox)."""
-    return {a.id: a.sandbox.mode for a in cfg.agents.list if a.sandbox is not None}
+    return {a.id: a.sandbox.mode for a in cfg.agents.list if a.sandbox is not None and a.sandbox.mode is not None}
+
+
+def agent_sandboxes(cfg: RustyClawConfig) -> dict[str, SandboxConfig]:
+    """Each agent with sandbox settings of its own: the shared section with them in place."""
+    return {a.id: cfg.sandbox.for_agent(a.sandbox) for a in cfg.agents.list if a.sandbox is not None}
 
 
 def sandbox_needed(cfg: RustyClawConfig) -> bool:
@@ -150,12 +160,13 @@ def build_tools(
     media = media or ReplyMedia()
     fetch = cfg.tools.web.fetch
     specs: dict[str, SandboxSpec] = {}
+    own_sandboxes = agent_sandboxes(cfg)  # agents.list[].sandbox: image, network, workspaceAccess, scope
 
     def spec_for(agent_id: str) -> SandboxSpec:
         if agent_id not in specs:
             from rustyclaw.adapters.sandbox.settings import spec_from_config
 
-            specs[agent_id] = spec_from_config(cfg.sandbox, workspace_of(agent_id))
+            specs[agent_id] = spec_from_config(own_sandboxes.get(agent_id, cfg.sandbox), workspace_of(agent_id))
         return specs[agent_id]
 
     tools: list[Tool] = [
@@ -168,6 +179,7 @@ def build_tools(
             main_key=cfg.sessions.main_key, host_allowed=cfg.tools.exec.host, workspace_of=workspace_of,
             host_timeout=cfg.sandbox.docker.timeout_seconds, max_output_bytes=cfg.sandbox.docker.max_output_bytes,
             mode_of=_mode_of(cfg),
+            scope_of=lambda agent_id: own_sandboxes.get(agent_id, cfg.sandbox).scope,
         ),
         WebFetchTool(
             Guard(allow_private=fetch.allow_private_network, resolver=resolver),
@@ -192,14 +204,27 @@ def build_tools(
 
 def browser_tool(section: BrowserConfig, workspace_of: Callable[[str], Path], media: ReplyMedia | None,
                  resolver: Resolver | None = None) -> BrowserTool:
+    from rustyclaw.adapters.tools.browser import BrowserTool
+    from rustyclaw.adapters.tools.browser_pool import BrowserPool, BrowserSettings
+
     settings = BrowserSettings(
         executable_path=section.executable_path, headless=section.headless, no_sandbox=section.no_sandbox,
         action_timeout_seconds=section.action_timeout_seconds, idle_seconds=section.idle_seconds,
         snapshot_max_chars=section.snapshot_max_chars, max_tabs=section.max_tabs,
         viewport=(section.viewport_width, section.viewport_height),
+        container=browser_container_settings(section) if section.sandbox.enabled else None,
+        evaluate_enabled=section.evaluate_enabled, evaluate_max_chars=section.evaluate_max_chars,
     )
     guard = Guard(allow_private=section.allow_private_network, resolver=resolver)
     return BrowserTool(BrowserPool(settings, guard, workspace_of), media, scope=section.scope)
+
+
+def browser_container_settings(section: BrowserConfig) -> ContainerSettings:
+    from rustyclaw.adapters.tools.browser_container import ContainerSettings
+
+    box = section.sandbox
+    return ContainerSettings(image=box.image, memory=box.memory, pids_limit=box.pids_limit,
+                             start_timeout_seconds=box.auto_start_timeout_ms / 1000, base_url=box.base_url)
 
 
 def spawn_limits(cfg: RustyClawConfig) -> SpawnLimits:
@@ -207,6 +232,7 @@ def spawn_limits(cfg: RustyClawConfig) -> SpawnLimits:
     return SpawnLimits(
         max_depth=sub.max_spawn_depth, max_children=sub.max_children_per_agent,
         run_timeout_seconds=sub.run_timeout_seconds, max_tokens=sub.max_tokens,
+        max_total_tokens=sub.max_total_tokens,
         allow_agents={a.id: tuple(a.subagents.allow_agents) if a.subagents and a.subagents.allow_agents is not None
                       else None for a in cfg.agents.list},
     )

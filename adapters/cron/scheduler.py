@@ -13,6 +13,9 @@ session; plugin jobs call the plugin's cron handler.
   `retry_backoff_seconds`, doubling, up to `max_retries` times; then it waits for its next time.
 - A job never runs twice at once; a cancelled run (shutdown) keeps its due time, so it counts as
   missed at the next start.
+- With `claims` (gateway replicas sharing PostgreSQL), a scheduled run first claims its tick (the
+  job id and its scheduled time); a tick another replica claimed is skipped here, its state left
+  to that replica to record. Runs started by `run_now` are not claimed: a person asked for them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from rustyclaw.domain.errors import RustyClawError
 from rustyclaw.domain.messages import ChatKind, InboundMessage, OutboundMessage
 from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.gateway import GatewayService
-from rustyclaw.ports.schedule_store import JobState, ScheduleStore
+from rustyclaw.ports.schedule_store import CronClaims, JobState, ScheduleStore
 
 log = logging.getLogger("rustyclaw.cron")
 
@@ -117,6 +120,7 @@ class CronScheduler:
         missed_policy: MissedPolicy = "run-once",
         max_sleep_seconds: float = 30.0,
         run_log: RunLog | None = None,
+        claims: CronClaims | None = None,
     ) -> None:
         ids = [job.id for job in jobs]
         duplicates = {i for i in ids if ids.count(i) > 1}
@@ -129,6 +133,7 @@ class CronScheduler:
         self.max_sleep_seconds = max_sleep_seconds
         # Called after every run: (job id, started, finished, error or None, note or None).
         self.run_log = run_log
+        self.claims = claims
         self.states: dict[str, JobState] = {}
         self._running: set[str] = set()
         self._started = False
@@ -206,8 +211,11 @@ class CronScheduler:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Serves until cancelled: sleeps until the next due job (at most `max_sleep_seconds`, so a
-        changed wall clock is noticed), runs due jobs in the background."""
-        if not self._started:
+        changed wall clock is noticed), runs due jobs in the background.
+
+        With `claims` (replicas), the stored states are read again first even if `start()` ran:
+        this replica may have waited to lead while another ran the jobs and saved their states."""
+        if not self._started or self.claims is not None:
             await self.start()
         task_status.started()
         async with anyio.create_task_group() as tg:
@@ -231,16 +239,37 @@ class CronScheduler:
         planned = state.next_run
         state.next_run = self.clock.now()
         self._running.add(job_id)
-        await self._execute(job)
+        await self._execute(job, claim=False)
         if state.last_status == "ok" and planned is not None and planned > self.clock.now():
             state.next_run = planned
             with anyio.CancelScope(shield=True):
                 await self.store.save(self.states)
         self._wake.set()
 
-    async def _execute(self, job: CronJob) -> None:
+    async def _claimed(self, job: CronJob, state: JobState, scheduled: float) -> bool:
+        """Whether this process may run the tick `scheduled` of `job` (always, without claims)."""
+        if self.claims is None:
+            return True
+        try:
+            if await self.claims.claim(job.id, scheduled):
+                return True
+        except RustyClawError as exc:
+            # Unclaimed is not run: a tick run twice (two replicas) is worse than one run late.
+            delay = retry_delay(1, job.retry_backoff_seconds)
+            log.error("cron job %s: cannot claim its run (%s); trying again in %.0f s", job.id, exc, delay)
+            state.next_run = self.clock.now() + delay
+            return False
+        log.info("cron job %s: the run at %.0f was claimed by another gateway", job.id, scheduled)
+        state.next_run = job.schedule.next_fire(scheduled, state.anchor)
+        return False
+
+    async def _execute(self, job: CronJob, *, claim: bool = True) -> None:
         state = self.states[job.id]
         scheduled = state.next_run if state.next_run is not None else self.clock.now()
+        if claim and not await self._claimed(job, state, scheduled):
+            self._running.discard(job.id)
+            self._wake.set()
+            return
         started = self.clock.now()
         error: str | None = None
         note: str | None = None

@@ -36,12 +36,14 @@ from rustyclaw.adapters.http.asgi import (
 from rustyclaw.adapters.http.auth import check_browser_origin
 from rustyclaw.adapters.http.chat_api import ChatApi
 from rustyclaw.adapters.http.control_api import ControlRoutes
+from rustyclaw.adapters.http.idempotency import IdempotentTurns
 from rustyclaw.adapters.http.openai_api import OpenAIApi
 from rustyclaw.adapters.http.page import StaticSite
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.http.ws import WebSocketChat
 from rustyclaw.ports.control import ControlPlane
 from rustyclaw.ports.gateway import GatewayService
+from rustyclaw.ports.session_events import SessionEvents
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +56,23 @@ __all__ = ["HttpApp", "HttpSettings", "create_app"]
 _UNCHECKED = frozenset({"/healthz", "/readyz"})
 
 
-def create_app(gateway: GatewayService, settings: HttpSettings, control: ControlPlane | None = None) -> ASGIApp:
+def create_app(gateway: GatewayService, settings: HttpSettings, control: ControlPlane | None = None,
+               events: SessionEvents | None = None, idempotent: IdempotentTurns | None = None) -> ASGIApp:
     """The ASGI application serving `gateway` with `settings`; `control` adds the conversation
-    list and the control page's routes (control_api.py)."""
-    return HttpApp(gateway, settings, control)
+    list and the control page's routes (control_api.py); `events` (under gateway.replicas) relays
+    web chat replies between replicas (relay.py); `idempotent` (the inbound journal) answers
+    `Idempotency-Key` retries from the first attempt (idempotency.py)."""
+    return HttpApp(gateway, settings, control, events, idempotent)
 
 
 class HttpApp:
     """Routes requests to their handlers and turns every failure into a JSON error response."""
 
-    def __init__(self, gateway: GatewayService, settings: HttpSettings, control: ControlPlane | None = None) -> None:
+    def __init__(self, gateway: GatewayService, settings: HttpSettings, control: ControlPlane | None = None,
+                 events: SessionEvents | None = None, idempotent: IdempotentTurns | None = None) -> None:
         self._gateway = gateway
         self._settings = settings
-        chat = ChatApi(gateway, settings)
+        chat = ChatApi(gateway, settings, events, idempotent)
         site = StaticSite()
         # Routes with a path parameter: (prefix, methods), tried in order after the exact routes.
         self._prefixes: list[tuple[str, dict[str, Handler]]] = []
@@ -77,7 +83,7 @@ class HttpApp:
             "/api/chat": {"POST": chat.chat},
         }
         if settings.openai_enabled:
-            openai = OpenAIApi(gateway, settings)
+            openai = OpenAIApi(gateway, settings, idempotent)
             self._routes["/v1/chat/completions"] = {"POST": openai.chat_completions}
             self._routes["/v1/models"] = {"GET": openai.models}
             self._prefixes.append(("/v1/models/", {"GET": openai.model}))
@@ -85,7 +91,7 @@ class HttpApp:
             routes = ControlRoutes(control, settings)
             self._routes.update(routes.exact)
             self._prefixes.extend(routes.prefixed)
-        self._websockets: dict[str, Handler] = {"/api/ws": WebSocketChat(gateway, settings)}
+        self._websockets: dict[str, Handler] = {"/api/ws": WebSocketChat(gateway, settings, events)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

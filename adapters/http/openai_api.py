@@ -20,6 +20,10 @@ Failures: before any output, an OpenAI-shaped error with a status (a Reply whose
 502 carrying that text). Once a stream has started, the failure is sent the way OpenAI itself does
 it, as an SSE event `data: {"error": {...}}` followed by `data: [DONE]`; OpenAI's client libraries
 raise an API error on that event, so a failed turn never looks like a normal answer.
+
+`Idempotency-Key` (adapters/http/idempotency.py): a non-streaming retry gets the first attempt's
+completion again, byte for byte (same id), with `Idempotent-Replayed: true`; a streaming retry gets
+it as a stream (the same id, its text in one chunk); the same key with a different request is a 422.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import msgspec
 
 from rustyclaw.adapters.http import sse
 from rustyclaw.adapters.http.asgi import (
+    JSON_TYPE,
     ClientGone,
     HttpError,
     Receive,
@@ -42,9 +47,11 @@ from rustyclaw.adapters.http.asgi import (
     header,
     internal_error,
     read_body,
+    send_bytes,
     send_json,
 )
 from rustyclaw.adapters.http.auth import check_bearer
+from rustyclaw.adapters.http.idempotency import REPLAYED, IdempotentTurns, keyed, request_key
 from rustyclaw.adapters.http.settings import HttpSettings
 from rustyclaw.adapters.http.turns import HttpTurn, dropped
 from rustyclaw.adapters.http.validation import checked_session_id, checked_text, decode_json
@@ -253,9 +260,12 @@ def _model_object(agent: str) -> dict[str, Any]:
 class OpenAIApi:
     """Handlers of the OpenAI-compatible routes (mounted only when `openai_enabled`)."""
 
-    def __init__(self, gateway: GatewayService, settings: HttpSettings) -> None:
+    def __init__(self, gateway: GatewayService, settings: HttpSettings,
+                 idempotent: IdempotentTurns | None = None) -> None:
         self._gateway = gateway
         self._settings = settings
+        # The inbound journal for keyed requests; None without one (delivery.journal: false).
+        self._idempotent = idempotent
 
     async def models(self, scope: Scope, receive: Receive, send: Send) -> None:
         check_bearer(scope, self._settings.auth_token)
@@ -276,6 +286,7 @@ class OpenAIApi:
         settings = self._settings
         check_bearer(scope, settings.auth_token)
         request = decode_json(await read_body(scope, receive, settings.max_body_bytes), ChatCompletionRequest)
+        key = request_key(scope)
         text, attachments = new_input(request, settings.max_message_chars)
         agent = agent_for_model(request.model, settings, _header_text(scope, AGENT_HEADERS))
         user = checked_session_id(request.user or _header_text(scope, SESSION_HEADERS), "user")
@@ -293,17 +304,30 @@ class OpenAIApi:
             received_at=time.time(),
             options=options,
         )
+        if key is not None:
+            message = keyed(message, key)
         completion = _Completion(MODEL_PREFIX + agent)
         if request.stream:
             include_usage = request.stream_options is not None and request.stream_options.include_usage
-            await self._stream(message, completion, include_usage, receive, send)
+            if key is not None and self._idempotent is not None:
+                await self._stream_keyed(self._idempotent, message, completion, include_usage, receive, send)
+            else:
+                await self._stream(message, completion, include_usage, receive, send)
             return
-        reply = await HttpTurn(self._gateway, receive).run(message)
-        if reply is None:
-            raise dropped()
-        if reply.error is not None:
-            raise HttpError(502, reply.error, type="server_error", code="turn_failed")
-        await send_json(send, 200, completion.whole(reply))
+
+        async def turn(message: InboundMessage) -> bytes:
+            reply = await HttpTurn(self._gateway, receive).run(message)
+            if reply is None:
+                raise dropped()
+            if reply.error is not None:
+                raise HttpError(502, reply.error, type="server_error", code="turn_failed")
+            return encode_json(completion.whole(reply))
+
+        if key is None or self._idempotent is None:
+            await send_bytes(send, 200, await turn(message), JSON_TYPE[1])
+            return
+        answer = await self._idempotent.answer(message, turn)
+        await send_bytes(send, 200, answer.body, JSON_TYPE[1], (REPLAYED,) if answer.replayed else ())
 
     async def _stream(
         self,
@@ -319,20 +343,7 @@ class OpenAIApi:
         ):
             return
         turn = HttpTurn(self._gateway, receive)
-        streamed = False
-
-        async def emit(event: TurnEvent) -> None:
-            nonlocal streamed
-            if isinstance(event, ReplyDelta) and event.text:
-                streamed = True
-                ok = await writer.write(completion.chunk({"content": event.text}))
-            elif isinstance(event, ToolActivity):
-                # A comment keeps proxies from timing out during long tool runs; clients skip it.
-                ok = await writer.write(sse.comment(f"tool {event.name} {event.status}"))
-            else:
-                return
-            if not ok:
-                await turn.client_gone()
+        emit = _StreamEmitter(writer, completion, turn)
 
         try:
             reply = await turn.run(message, emit)
@@ -353,12 +364,117 @@ class OpenAIApi:
             failed = HttpError(502, reply.error, type="server_error", code="turn_failed")
             await writer.write(sse.data_event(encode_json(failed.body())))
         else:
-            if not streamed and reply.text:
+            if not emit.streamed and reply.text:
                 await writer.write(completion.chunk({"content": reply.text}))
             await writer.write(completion.chunk({}, finish_reason=reply.finish_reason))
             if include_usage:
                 await writer.write(completion.usage_chunk(reply))
         await writer.close(sse.DONE)
+
+
+    async def _stream_keyed(
+        self,
+        idempotent: IdempotentTurns,
+        message: InboundMessage,
+        completion: _Completion,
+        include_usage: bool,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        """A streaming request with an Idempotency-Key. The journal keeps the whole completion (the
+        non-streaming shape); a replay sends it as one content chunk. The stream starts only once
+        the request is known to run, so a reused key is still a plain 422."""
+        writer = sse.SseWriter(send)
+        turn = HttpTurn(self._gateway, receive)
+        emit = _StreamEmitter(writer, completion, turn)
+
+        async def run(message: InboundMessage) -> bytes:
+            if not await writer.start() or not await writer.write(
+                completion.chunk({"role": "assistant", "content": ""})
+            ):
+                raise ClientGone
+            reply = await turn.run(message, emit)
+            if reply is None:
+                raise dropped()
+            if reply.error is not None:
+                raise HttpError(502, reply.error, type="server_error", code="turn_failed")
+            return encode_json(completion.whole(reply))
+
+        try:
+            answer = await idempotent.answer(message, run)
+        except ClientGone:
+            return
+        except HttpError as error:
+            if not writer.open:
+                raise  # before the stream: an ordinary error response (422, 400, ...)
+            await writer.write(sse.data_event(encode_json(error.body())))
+            await writer.close(sse.DONE)
+            return
+        whole = msgspec.json.decode(answer.body, type=_Whole)
+        if not writer.open:
+            # A replay from the journal: the kept completion's id and created name the same completion.
+            # (Had this attempt streamed its own turn while another's answer was kept first, its
+            # caller has that text already; the stream just ends.)
+            completion.id, completion.created = whole.id, whole.created
+            started = await writer.start([REPLAYED])
+            if not started or not await writer.write(completion.chunk({"role": "assistant", "content": ""})):
+                return
+        choice = whole.choices[0]
+        if not emit.streamed and choice.message.content:
+            await writer.write(completion.chunk({"content": choice.message.content}))
+        await writer.write(completion.chunk({}, finish_reason=choice.finish_reason))
+        if include_usage:
+            await writer.write(completion.usage_chunk_of(whole.usage))
+        await writer.close(sse.DONE)
+
+
+class _StreamEmitter:
+    """A turn's events as SSE: text deltas as completion chunks, tool activity as comments.
+
+    `streamed` says whether any text went out, so the caller sends the reply whole if none did.
+    """
+
+    def __init__(self, writer: sse.SseWriter, completion: _Completion, turn: HttpTurn) -> None:
+        self._writer = writer
+        self._completion = completion
+        self._turn = turn
+        self.streamed = False
+
+    async def __call__(self, event: TurnEvent) -> None:
+        if isinstance(event, ReplyDelta) and event.text:
+            self.streamed = True
+            ok = await self._writer.write(self._completion.chunk({"content": event.text}))
+        elif isinstance(event, ToolActivity):
+            # A comment keeps proxies from timing out during long tool runs; clients skip it.
+            ok = await self._writer.write(sse.comment(f"tool {event.name} {event.status}"))
+        else:
+            return
+        if not ok:
+            await self._turn.client_gone()
+
+
+class _WholeMessage(msgspec.Struct):
+    content: str = ""
+
+
+class _WholeChoice(msgspec.Struct):
+    message: _WholeMessage
+    finish_reason: str = "stop"
+
+
+class _WholeUsage(msgspec.Struct):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class _Whole(msgspec.Struct):
+    """A kept `chat.completion` body, read back to replay it as a stream."""
+
+    id: str
+    created: int
+    choices: list[_WholeChoice]
+    usage: _WholeUsage
 
 
 class _Completion:
@@ -398,13 +514,20 @@ class _Completion:
         return event
 
     def usage_chunk(self, reply: Reply) -> bytes:
+        return self._usage_chunk(_usage(reply))
+
+    def usage_chunk_of(self, usage: _WholeUsage) -> bytes:
+        return self._usage_chunk({"prompt_tokens": usage.prompt_tokens,
+                                  "completion_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens})
+
+    def _usage_chunk(self, usage: dict[str, int]) -> bytes:
         body = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "choices": [],
-            "usage": _usage(reply),
+            "usage": usage,
         }
         event: bytes = sse.data_event(encode_json(body))
         return event

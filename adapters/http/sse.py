@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from rustyclaw.adapters.http.asgi import Headers, Send
 
@@ -34,9 +35,9 @@ class SseWriter:
         self._send = send
         self.open = False
 
-    async def start(self) -> bool:
+    async def start(self, headers: Iterable[tuple[bytes, bytes]] = ()) -> bool:
         try:
-            await self._send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            await self._send({"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *headers]})
         except Exception as exc:
             log.debug("SSE start failed: %r", exc)
             return False

@@ -25,6 +25,18 @@ class MemoryInbox:
         self.entries[key] = InboxEntry(key=key, message=message, received_at=now, updated_at=now)
         return True
 
+    async def get(self, key: str) -> InboxEntry | None:
+        entry = self.entries.get(key)
+        return msgspec.structs.replace(entry) if entry is not None else None
+
+    async def reply_once(self, key: str, reply: OutboundMessage, now: float) -> OutboundMessage | None:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if entry.reply is None:
+            entry.state, entry.reply, entry.updated_at = "replied", reply, now
+        return entry.reply
+
     async def replied(self, key: str, reply: OutboundMessage, now: float) -> None:
         entry = self.entries.get(key)
         if entry is not None:

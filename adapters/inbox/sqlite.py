@@ -86,6 +86,21 @@ class SqliteInbox:
         await db.commit()
         return cursor.rowcount == 1
 
+    async def get(self, key: str) -> InboxEntry | None:
+        async with self._conn().execute(f"SELECT {_COLUMNS} FROM inbox WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return _entry(row) if row is not None else None
+
+    async def reply_once(self, key: str, reply: OutboundMessage, now: float) -> OutboundMessage | None:
+        # One connection, one process: the UPDATE and the SELECT cannot interleave with another writer.
+        db = self._conn()
+        await db.execute("UPDATE inbox SET state = 'replied', reply = ?, updated_at = ? WHERE key = ? "
+                         "AND reply IS NULL", (_encode(reply), now, key))
+        await db.commit()
+        async with db.execute("SELECT reply FROM inbox WHERE key = ?", (key,)) as cursor:
+            row = await cursor.fetchone()
+        return _reply.decode(row[0]) if row is not None and row[0] is not None else None
+
     async def replied(self, key: str, reply: OutboundMessage, now: float) -> None:
         db = self._conn()
         await db.execute("UPDATE inbox SET state = 'replied', reply = ?, updated_at = ? WHERE key = ?",

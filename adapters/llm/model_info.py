@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
 
+import anyio
 import msgspec
-
-if TYPE_CHECKING:
-    import httpx
 
 log = logging.getLogger("rustyclaw.llm")
 
 OLLAMA_DEFAULT_CONTEXT = 4096
 _NUM_CTX = re.compile(r"^\s*num_ctx\s+(\d+)\s*$", re.MULTILINE)
+
+# One probe request: (method, URL, JSON body or None) -> (status, body).
+Fetch = Callable[[str, str, Any], Awaitable[tuple[int, bytes]]]
 
 
 def _positive(value: Any) -> int | None:
@@ -106,18 +108,59 @@ class ServerWindowProbe:
         base = self._base_urls.get(provider)
         if base is None or not model:
             return None
-        import httpx
+        from rustyclaw.adapters.llm.http11 import lean_origin
 
         root = base.rstrip("/").removesuffix("/v1")
+        headers = self._headers.get(provider, {})
+        origin = lean_origin(base)
+        if origin is not None:
+            # A plain-http server no proxy applies to (llama.cpp, Ollama, vLLM on this host or the LAN):
+            # the lean client the model call uses too, so the first turn does not import httpx for
+            # this probe alone (+3.1 MB of RSS; benchmarks/README.md, 2026-12-03).
+            return await self._ask_lean(origin, headers, provider, root, base.rstrip("/"), model)
+        import httpx
+
         try:
-            async with httpx.AsyncClient(timeout=self._timeout, headers=self._headers.get(provider, {}),
+            async with httpx.AsyncClient(timeout=self._timeout, headers=headers,
                                          verify=not base.startswith("http://"), follow_redirects=False) as http:
-                return await self._ask(http, root, base.rstrip("/"), model)
+
+                async def fetch(method: str, url: str, body: Any) -> tuple[int, bytes]:
+                    response = await http.request(method, url, json=body)
+                    return response.status_code, response.content
+
+                return await self._ask(fetch, root, base.rstrip("/"), model)
         except httpx.HTTPError as exc:
             log.info("no context window from %s for %s: %s", provider, model, type(exc).__name__)
             return None
 
-    async def _ask(self, http: httpx.AsyncClient, root: str, base: str, model: str) -> int | None:
+    async def _ask_lean(self, origin: tuple[str, int], headers: Mapping[str, str], provider: str, root: str,
+                        base: str, model: str) -> int | None:
+        from rustyclaw.adapters.llm.http11 import HTTPBroken, HTTPConnectError, HTTPTimeout, LeanHTTPClient
+
+        client = LeanHTTPClient(*origin, headers, connect_timeout=self._timeout, head_timeout=self._timeout)
+
+        async def fetch(method: str, url: str, body: Any) -> tuple[int, bytes]:
+            parts = urlsplit(url)
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            data = b"" if body is None else msgspec.json.encode(body)
+            response = await client.request(method, path, data,
+                                            {} if body is None else {"content-type": "application/json"})
+            try:
+                with anyio.fail_after(self._timeout):  # httpx's read timeout, as the other path has
+                    content = await response.aread()
+            finally:
+                await response.aclose()
+            return response.status_code, content
+
+        try:
+            return await self._ask(fetch, root, base, model)
+        except (HTTPConnectError, HTTPTimeout, HTTPBroken, TimeoutError) as exc:
+            log.info("no context window from %s for %s: %s", provider, model, type(exc).__name__)
+            return None
+        finally:
+            await client.aclose()
+
+    async def _ask(self, http: Fetch, root: str, base: str, model: str) -> int | None:
         props = await _json(http, "GET", f"{root}/props")
         found = llama_cpp_window(props)
         if found:
@@ -132,17 +175,17 @@ class ServerWindowProbe:
         return models_window(await _json(http, "GET", f"{base}/models"), model)
 
 
-async def _json(http: httpx.AsyncClient, method: str, url: str, body: Any = None) -> Any:
-    response = await http.request(method, url, json=body)
-    if response.status_code != 200:
+async def _json(http: Fetch, method: str, url: str, body: Any = None) -> Any:
+    status, content = await http(method, url, body)
+    if status != 200:
         return None
     try:
-        return msgspec.json.decode(response.content)
+        return msgspec.json.decode(content)
     except msgspec.DecodeError:
         return None
 
 
-async def _ollama_loaded(http: httpx.AsyncClient, root: str, model: str) -> int | None:
+async def _ollama_loaded(http: Fetch, root: str, model: str) -> int | None:
     listing = await _json(http, "GET", f"{root}/api/ps")
     models = listing.get("models") if isinstance(listing, dict) else None
     if not isinstance(models, list):

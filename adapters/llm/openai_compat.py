@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import sys
 import time
-from collections.abc import AsyncGenerator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import msgspec
 
+from rustyclaw.adapters.llm.http11 import (
+    HTTPBroken,
+    HTTPConnectError,
+    HTTPResponse,
+    HTTPTimeout,
+    LeanHTTPClient,
+    lean_origin,
+)
 from rustyclaw.adapters.llm.overflow import overflow_error
 from rustyclaw.adapters.llm.sse import SSEDecoder, SSEEvent
 from rustyclaw.adapters.llm.wire import ChunkError, StreamAssembler, error_message, request_body
@@ -60,8 +69,12 @@ class OpenAICompatProvider:
         headers: dict[str, str] | None = None,
         stream_idle_timeout: float = 60,
         total_timeout: float | None = None,
+        keep_alive: str | None = None,
     ) -> None:
         self.name = name
+        # Ollama's keep_alive (llm.cache.keepAlive), sent with every request: each request sets how
+        # long Ollama keeps the model loaded after it, so one without it would undo the preload's.
+        self.keep_alive = keep_alive
         self.total_timeout = total_timeout
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
@@ -70,6 +83,10 @@ class OpenAICompatProvider:
         self.stream_idle_timeout = stream_idle_timeout
         self._headers = dict(headers or {})
         self._client: httpx.AsyncClient | None = None
+        # The model call to a plain-http server skips httpx (see adapters/llm/http11.py); decided on
+        # first use, since the proxy environment is read then.
+        self._lean: LeanHTTPClient | None = None
+        self._lean_decided = False
 
     def __repr__(self) -> str:  # never shows the api key
         return f"OpenAICompatProvider(name={self.name!r}, base_url={self.base_url!r})"
@@ -79,6 +96,9 @@ class OpenAICompatProvider:
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
+        lean, self._lean, self._lean_decided = self._lean, None, False
+        if lean is not None:
+            await lean.aclose()
         if client is not None:
             await client.aclose()
 
@@ -89,13 +109,65 @@ class OpenAICompatProvider:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def _default_headers(self) -> dict[str, str]:
+        headers = {"accept": "text/event-stream", **self._headers}
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _lean_client(self) -> LeanHTTPClient | None:
+        if not self._lean_decided:
+            self._lean_decided = True
+            origin = lean_origin(self.base_url)
+            if origin is not None:
+                self._lean = LeanHTTPClient(
+                    *origin, self._default_headers(), connect_timeout=self.connect_timeout,
+                    # httpx's read timeout was this backstop for the response head too.
+                    head_timeout=max(self.timeout, self.stream_idle_timeout),
+                )
+        return self._lean
+
+    @asynccontextmanager
+    async def _post_stream(self, url: str, body: bytes) -> AsyncIterator[HTTPResponse | httpx.Response]:
+        """The streamed POST of a chat completion: the lean client for plain http, else httpx."""
+        lean = self._lean_client()
+        if lean is not None:
+            path = url[url.index("/", len("http://")):] if "/" in url[len("http://"):] else "/"
+            response = await lean.post(path, body, {"content-type": "application/json"})
+            try:
+                yield response
+            finally:
+                await response.aclose()
+            return
+        async with self._http().stream(
+            "POST", url, content=body, headers={"content-type": "application/json"}
+        ) as streamed:
+            yield streamed
+
+    def _transport_error(self, exc: BaseException, model: str) -> LLMError | None:
+        """The LLMError a transport failure means (either client's), None for anything else."""
+        if isinstance(exc, HTTPTimeout):
+            return LLMUnavailableError(f"{self.name}: {model} timed out ({exc})")
+        if isinstance(exc, HTTPConnectError):
+            return LLMUnavailableError(f"{self.name}: cannot connect to {self.base_url}: {exc}")
+        if isinstance(exc, HTTPBroken):
+            return LLMServerError(f"{self.name}: {model} connection broke: {exc}")
+        httpx = sys.modules.get("httpx")  # not imported at all when only the lean client ran
+        if httpx is None:
+            return None
+        if isinstance(exc, httpx.TimeoutException):
+            return LLMUnavailableError(f"{self.name}: {model} timed out ({type(exc).__name__})")
+        if isinstance(exc, httpx.ConnectError | httpx.ProxyError | httpx.UnsupportedProtocol):
+            return LLMUnavailableError(f"{self.name}: cannot connect to {self.base_url}: {exc}")
+        if isinstance(exc, httpx.TransportError):
+            return LLMServerError(f"{self.name}: {model} connection broke: {exc}")
+        return None
+
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             import httpx
 
-            headers = {"accept": "text/event-stream", **self._headers}
-            if self._api_key:
-                headers["authorization"] = f"Bearer {self._api_key}"
+            headers = self._default_headers()
             self._client = httpx.AsyncClient(
                 headers=headers,
                 # Reads are bounded tighter by the stream loop; this is the backstop.
@@ -111,9 +183,7 @@ class OpenAICompatProvider:
 
     async def stream(self, model: str, request: LLMRequest) -> AsyncGenerator[TextDelta | LLMResult, None]:
         """Yields TextDeltas as they arrive, then one LLMResult; failures raise LLMError subclasses."""
-        import httpx
-
-        body = msgspec.json.encode(request_body(model, request))
+        body = msgspec.json.encode(self._body(model, request))
         url = f"{self.base_url}/chat/completions"
         started = time.monotonic()
         assembler = StreamAssembler()
@@ -122,9 +192,7 @@ class OpenAICompatProvider:
         log.info("llm request provider=%s model=%s messages=%d tools=%d",
                  self.name, model, len(request.messages), len(request.tools))
         try:
-            async with self._http().stream(
-                "POST", url, content=body, headers={"content-type": "application/json"}
-            ) as response:
+            async with self._post_stream(url, body) as response:
                 request_id = response.headers.get("x-request-id", "")
                 if response.status_code >= 300:
                     raise self._status_error(response, await response.aread(), model)
@@ -147,12 +215,11 @@ class OpenAICompatProvider:
                 text = await self._unstreamed(model, request, assembler)
                 if text:
                     yield TextDelta(text)
-        except httpx.TimeoutException as exc:
-            raise LLMUnavailableError(f"{self.name}: {model} timed out ({type(exc).__name__})") from exc
-        except (httpx.ConnectError, httpx.ProxyError, httpx.UnsupportedProtocol) as exc:
-            raise LLMUnavailableError(f"{self.name}: cannot connect to {self.base_url}: {exc}") from exc
-        except httpx.TransportError as exc:
-            raise LLMServerError(f"{self.name}: {model} connection broke: {exc}") from exc
+        except Exception as exc:
+            mapped = self._transport_error(exc, model)
+            if mapped is None:
+                raise
+            raise mapped from exc
         log.info(
             "llm done provider=%s model=%s id=%s request_id=%s finish=%s chunks=%d seconds=%.2f",
             self.name, model, assembler.response_id, request_id, assembler.finish_reason,
@@ -171,7 +238,7 @@ class OpenAICompatProvider:
         one whose stream came back empty)."""
         import httpx
 
-        body = msgspec.json.encode(request_body(model, request, stream=False))
+        body = msgspec.json.encode(self._body(model, request, stream=False))
         headers = dict(self._http().headers)
         async with httpx.AsyncClient(headers=headers, timeout=self._http().timeout,
                                      verify=not self.base_url.startswith("http://")) as client:
@@ -180,6 +247,12 @@ class OpenAICompatProvider:
         if response.status_code >= 300:
             raise self._status_error(response, response.content, model)
         return self._whole(response.content, assembler)
+
+    def _body(self, model: str, request: LLMRequest, *, stream: bool = True) -> dict[str, Any]:
+        body = request_body(model, request, stream=stream)
+        if self.keep_alive is not None:
+            body["keep_alive"] = self.keep_alive
+        return body
 
     def _whole(self, body: bytes, assembler: StreamAssembler) -> str:
         try:
@@ -201,7 +274,7 @@ class OpenAICompatProvider:
         raise LLMServerError(f"{self.name}: the stream ended without a result")
 
     async def _events(
-        self, response: httpx.Response, assembler: StreamAssembler
+        self, response: httpx.Response | HTTPResponse, assembler: StreamAssembler
     ) -> AsyncGenerator[str, None]:
         """The text of each chunk, until `[DONE]`; raises when the stream stalls or is cut."""
         decoder = SSEDecoder()
@@ -255,7 +328,7 @@ class OpenAICompatProvider:
         except ChunkError as exc:
             raise LLMServerError(f"{self.name}: error inside the stream: {exc}") from exc
 
-    def _status_error(self, response: httpx.Response, body: bytes, model: str) -> LLMError:
+    def _status_error(self, response: httpx.Response | HTTPResponse, body: bytes, model: str) -> LLMError:
         status = response.status_code
         detail = error_message(body)
         where = f"{self.name}: {model} answered HTTP {status}"
@@ -273,7 +346,7 @@ class OpenAICompatProvider:
         return LLMRequestError(f"{where}: {detail}")
 
 
-def _retry_after(headers: httpx.Headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait from `retry-after-ms` (OpenAI) or `Retry-After` (seconds or an HTTP date)."""
     millis = headers.get("retry-after-ms")
     if millis:

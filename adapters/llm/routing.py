@@ -102,22 +102,28 @@ class RoutedLLM:
         sleep: Callable[[float], Awaitable[object]] = anyio.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        agent_routes: Mapping[str, Mapping[str, Route]] | None = None,
     ) -> None:
         if "default" not in routes:
             raise ConfigError("llm.routes: a 'default' route is required")
         if retry.attempts < 1:
             raise ConfigError(f"llm.retry.attempts: must be at least 1, got {retry.attempts}")
-        for task, route in routes.items():
+        named = [(f"llm.routes.{task}", route) for task, route in routes.items()]
+        named += [(f"agents.list[{agent}].routes.{task}", route)
+                  for agent, own in (agent_routes or {}).items() for task, route in own.items()]
+        for where, route in named:
             for ref in route.chain:
                 name, _, model = ref.partition("/")
                 if name not in providers or not model:
                     known = ", ".join(sorted(providers)) or "none"
                     raise ConfigError(
-                        f"llm.routes.{task}: {ref!r} must be provider/model with a configured provider "
+                        f"{where}: {ref!r} must be provider/model with a configured provider "
                         f"(providers: {known})"
                     )
         self._providers = dict(providers)
         self._routes = dict(routes)
+        # agents.list[].routes: an agent's own route for a task comes before llm.routes.
+        self._agent_routes = {agent: dict(own) for agent, own in (agent_routes or {}).items()}
         self._retry = retry
         self._sleep = sleep
         self._clock = clock
@@ -147,16 +153,19 @@ class RoutedLLM:
 
     def known_models(self) -> list[str]:
         seen: dict[str, None] = {}
-        for route in self._routes.values():
+        for route in [*self._routes.values(), *(r for own in self._agent_routes.values() for r in own.values())]:
             seen.update(dict.fromkeys(route.chain))
         return list(seen)
 
-    def _route(self, task: str) -> Route:
-        return self._routes.get(task) or self._routes["default"]
+    def _route(self, task: str, agent: str | None = None) -> Route:
+        """The agent's route for the task, else llm.routes' one, else the agent's default, else
+        llm.routes.default: a task the agent does not route itself keeps the shared task route."""
+        own = self._agent_routes.get(agent, {}) if agent is not None else {}
+        return own.get(task) or self._routes.get(task) or own.get("default") or self._routes["default"]
 
     def chain_for(self, request: LLMRequest) -> list[tuple[str, str]]:
         """(provider, model) pairs to try in order: the override or primary, then the fallbacks."""
-        route = self._route(request.task)
+        route = self._route(request.task, request.agent)
         head_provider = route.primary.partition("/")[0]
         refs = [request.model, *route.chain] if request.model else list(route.chain)
         chain: list[tuple[str, str]] = []

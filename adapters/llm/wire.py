@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from rustyclaw.domain.messages import ChatMessage, ToolCall, Usage
+from rustyclaw.domain.messages import Attachment, ChatMessage, ToolCall, Usage
 from rustyclaw.ports.llm import LLMRequest, ToolSpec
 
 
@@ -28,6 +29,27 @@ def message_to_wire(message: ChatMessage) -> dict[str, Any]:
     return out
 
 
+def image_part(image: Attachment) -> dict[str, Any]:
+    """An image as an OpenAI `image_url` content part: its bytes inline as a data URL (a channel's
+    own media URL needs the bot's credentials, which the model server does not have)."""
+    if image.data is not None:
+        url = f"data:{image.mime};base64,{base64.b64encode(image.data).decode('ascii')}"
+    else:
+        url = image.url or ""
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def with_images(messages: list[dict[str, Any]], images: tuple[Attachment, ...]) -> list[dict[str, Any]]:
+    """The last user message's content as text and image parts; the others stay plain strings
+    (llama.cpp templates of text models need strings)."""
+    for wire in reversed(messages):
+        if wire["role"] == "user":
+            parts: list[dict[str, Any]] = [{"type": "text", "text": wire["content"]}] if wire["content"] else []
+            wire["content"] = parts + [image_part(image) for image in images]
+            break
+    return messages
+
+
 def tool_to_wire(tool: ToolSpec) -> dict[str, Any]:
     return {
         "type": "function",
@@ -43,9 +65,10 @@ def tool_choice_to_wire(choice: str | dict[str, Any]) -> str | dict[str, Any]:
 
 
 def request_body(model: str, request: LLMRequest, *, stream: bool = True) -> dict[str, Any]:
+    messages = [message_to_wire(m) for m in request.messages]
     body: dict[str, Any] = {
         "model": model,
-        "messages": [message_to_wire(m) for m in request.messages],
+        "messages": with_images(messages, request.images) if request.images else messages,
         "stream": stream,
     }
     if stream:

@@ -223,6 +223,13 @@ class _Mapper:
                 out["model"] = model
             elif isinstance(model, dict) and isinstance(model.get("primary"), str):
                 out["model"] = model["primary"]
+                fallbacks = [f for f in model.get("fallbacks") or () if isinstance(f, str)]
+                if fallbacks:
+                    # The agent's own default route keeps its fallbacks (agents.list[].routes).
+                    out["routes"] = {"default": {"primary": model["primary"], "fallbacks": fallbacks}}
+            own_sandbox = agent.get("sandbox")
+            if isinstance(own_sandbox, dict):
+                out["sandbox"] = self.agent_sandbox(own_sandbox, index)
             tools = agent.get("tools")
             if isinstance(tools, dict):
                 policy = {k: tools[k] for k in ("allow", "deny") if isinstance(tools.get(k), list)}
@@ -234,7 +241,7 @@ class _Mapper:
                             Unmapped(f"agents.list.{index}.tools.{key}", "per-agent tools take allow/deny only here")
                         )
             for key in agent:
-                if key not in ("id", "default", "workspace", "model", "tools"):
+                if key not in ("id", "default", "workspace", "model", "tools", "sandbox"):
                     self.out.unmapped.append(Unmapped(f"agents.list.{index}.{key}", "no per-agent equivalent"))
             listed.append(out)
         self.taken.add(("agents", "list"))
@@ -243,6 +250,25 @@ class _Mapper:
         sandbox = self.take("agents", "defaults", "sandbox")
         if isinstance(sandbox, dict):
             self.sandbox(sandbox)
+
+    def agent_sandbox(self, spec: dict[str, Any], index: int) -> dict[str, Any]:
+        """agents.list[].sandbox: the keys an agent may set here (mode, scope, workspaceAccess,
+        docker.image, docker.network); any other is reported, not carried."""
+        out: dict[str, Any] = {key: spec[key] for key in ("mode", "scope", "workspaceAccess")
+                               if isinstance(spec.get(key), str)}
+        docker = spec.get("docker")
+        if isinstance(docker, dict):
+            own = {key: docker[key] for key in ("image", "network") if isinstance(docker.get(key), str)}
+            if own:
+                out["docker"] = own
+            for key in docker:
+                if key not in own:
+                    self.out.unmapped.append(Unmapped(f"agents.list.{index}.sandbox.docker.{key}",
+                                                      "an agent's own container takes image and network only"))
+        for key in spec:
+            if key not in ("mode", "scope", "workspaceAccess", "docker"):
+                self.out.unmapped.append(Unmapped(f"agents.list.{index}.sandbox.{key}", "no per-agent equivalent"))
+        return out
 
     def sandbox(self, spec: dict[str, Any]) -> None:
         where = ("agents", "defaults", "sandbox")

@@ -7,7 +7,8 @@ Steps (each idempotent, so a second run changes nothing and reports "unchanged")
    unless `force`).
 2. workspace files of every agent -> `<home>/workspace` (other agents: `<home>/workspace/<agentId>`,
    RustyClaw's layout); an existing file with other content is kept and reported.
-3. pairing allowlists -> RustyClaw's pairing store (`<stateDir>/credentials`, OpenClaw's format).
+3. pairing allowlists -> RustyClaw's pairing store (`<stateDir>/credentials`, OpenClaw's format; on
+   `storage.backend: postgres` the database's `pairing_approved`, where every replica reads them).
 4. sessions, transcripts and archives (either layout) -> the configured store, through
    transfer.import_openclaw, which verifies every message id at the end.
 Cron jobs, skills and MCP servers travel inside the config (step 1). The report lists every key
@@ -25,7 +26,7 @@ import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -35,6 +36,10 @@ from rustyclaw.adapters.openclaw.state_extras import StateExtras, cron_map, read
 from rustyclaw.adapters.storage.openclaw_source import Layout, detect_layout
 from rustyclaw.config.loader import LoadedConfig, load_config
 from rustyclaw.domain.errors import ConfigError, StorageError
+
+if TYPE_CHECKING:
+    from rustyclaw.config.schema import StorageConfig
+    from rustyclaw.ports.pairing import PairingStore
 
 MARKER = "# Written by `rustyclaw migrate openclaw`"
 CONFIG_NAME = "openclaw.json"
@@ -296,10 +301,20 @@ def _copy_workspaces(plan: MigrationPlan, result: MigrationResult) -> None:
             result.workspace_copied += 1
 
 
-async def _pairing(plan: MigrationPlan, state_dir: Path, result: MigrationResult) -> None:
-    from rustyclaw.adapters.pairing.jsonfile import JsonFilePairingStore
+async def _pairing(plan: MigrationPlan, state_dir: Path, result: MigrationResult, storage: StorageConfig) -> None:
+    from rustyclaw.adapters.clock import SystemClock
+    from rustyclaw.adapters.storage.factory import open_shared_state
 
-    store = JsonFilePairingStore(state_dir)
+    # Where the gateway will read them: the state folder, or PostgreSQL on that backend.
+    shared = open_shared_state(storage, state_dir, SystemClock())
+    await shared.start()
+    try:
+        await _add_allowlists(plan, shared.pairing, result)
+    finally:
+        await shared.aclose()
+
+
+async def _add_allowlists(plan: MigrationPlan, store: PairingStore, result: MigrationResult) -> None:
     for channel, entries in plan.allow_from.items():
         have = await store.approved(channel)
         for sender in entries:
@@ -339,7 +354,7 @@ async def run_migration(
 
     loaded, state_dir = await anyio.to_thread.run_sync(files)
     say(f"[3/{total}] pairing allowlists ({sum(len(v) for v in plan.allow_from.values())} senders)")
-    await _pairing(plan, state_dir, result)
+    await _pairing(plan, state_dir, result, loaded.config.storage)
     if plan.layout is None:
         say(f"[4/{total}] sessions: no OpenClaw session state in {plan.source}")
         return result

@@ -6,7 +6,8 @@ arguments: a call without its permission raises PluginPermissionError and no bac
 - `llm.complete {prompt, system?, maxTokens?, task?}` -> `{text, model}` through the LLM port.
 - `storage.get {key}` -> value or null; `storage.set {key, value}`; `storage.delete {key}`;
   `storage.keys {}` -> [keys]. Each plugin has its own JSON file
-  `<state>/plugins/<name>/storage.json`, at most `storage_max_bytes`.
+  `<state>/plugins/<name>/storage.json`, at most `storage_max_bytes` (PluginStorage here), or its
+  rows in PostgreSQL with `storage.backend: postgres` (adapters/plugins/postgres_kv.py).
 - `messaging.send {channel, peerId, text, account?, chatKind?, threadId?}` through the `send`
   callable the composition root provides.
 - `web.fetch {url}` -> `{status, contentType, text}` through the `fetch` callable (the SSRF guard).
@@ -27,7 +28,7 @@ from rustyclaw.domain.errors import RustyClawError
 from rustyclaw.domain.messages import ChatMessage, OutboundMessage
 from rustyclaw.domain.plugins import PluginError, PluginManifest, check_permission
 from rustyclaw.ports.llm import LLMClient, LLMRequest
-from rustyclaw.ports.plugins import Fetch, Send
+from rustyclaw.ports.plugins import Fetch, PluginKV, Send
 
 log = logging.getLogger("rustyclaw.plugins")
 
@@ -68,10 +69,10 @@ class PluginStorage:
                 raise PluginError(f"storage of plugin {plugin!r} cannot be read: {exc}") from exc
         return self._data[plugin]
 
-    def get(self, plugin: str, key: str) -> Any:
+    async def get(self, plugin: str, key: str) -> Any:
         return self._load(plugin).get(key)
 
-    def keys(self, plugin: str) -> list[str]:
+    async def keys(self, plugin: str) -> list[str]:
         return sorted(self._load(plugin))
 
     async def set(self, plugin: str, key: str, value: Any) -> None:
@@ -113,7 +114,7 @@ class PluginHost:
     def __init__(
         self,
         *,
-        storage: PluginStorage,
+        storage: PluginKV,
         llm: LLMClient | None = None,
         send: Send | None = None,
         fetch: Fetch | None = None,
@@ -155,14 +156,14 @@ class PluginHost:
             case "config.get":
                 return self.configs.get(name, {})
             case "storage.get":
-                return self.storage.get(name, self._key(args, api))
+                return await self.storage.get(name, self._key(args, api))
             case "storage.set":
                 await self.storage.set(name, self._key(args, api), args.get("value"))
                 return None
             case "storage.delete":
                 return await self.storage.delete(name, self._key(args, api))
             case "storage.keys":
-                return self.storage.keys(name)
+                return await self.storage.keys(name)
             case "llm.complete":
                 return await self._llm(args)
             case "messaging.send":

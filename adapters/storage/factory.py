@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rustyclaw.config.schema import StorageConfig
 from rustyclaw.domain.errors import ConfigError
+from rustyclaw.ports.clock import Clock
 from rustyclaw.ports.storage import StorageBackend
+
+if TYPE_CHECKING:
+    from rustyclaw.adapters.storage.shared_state import SharedState
 
 BACKENDS = ("sqlite", "json", "postgres", "memory")
 
@@ -36,3 +41,14 @@ def open_store(storage: StorageConfig, state_dir: Path, backend: str | None = No
 
         return MemoryStore()
     raise ConfigError(f"storage.backend: {kind!r} is not one of {', '.join(BACKENDS)}")
+
+
+def open_shared_state(storage: StorageConfig, state_dir: Path, clock: Clock) -> SharedState:
+    """Pairing, rate limits, audit, cron state and plugin storage for `storage.backend`, unstarted:
+    in PostgreSQL for `postgres` (replicas share them), else in the state folder and memory."""
+    from rustyclaw.adapters.storage.shared_state import local_shared_state, postgres_shared_state
+
+    if storage.backend == "postgres":
+        pg = storage.postgres
+        return postgres_shared_state(str(pg.dsn), clock, min_size=pg.min_size)
+    return local_shared_state(Path(state_dir).expanduser(), clock)

@@ -65,10 +65,12 @@ class ExecTool:
         host_timeout: float = 60.0,
         max_output_bytes: int = 65536,
         mode_of: Callable[[str], str] | None = None,
+        scope_of: Callable[[str], str] | None = None,
     ) -> None:
         self._sandbox = sandbox
-        # agents.list[].sandbox.mode: an agent's own mode (None: `mode` for every agent).
+        # agents.list[].sandbox.mode / .scope: an agent's own (None: `mode` / `scope` for every agent).
         self._mode_of = mode_of
+        self._scope_of = scope_of
         self._spec_for = spec_for
         self._mode = mode
         self._scope = scope
@@ -101,7 +103,8 @@ class ExecTool:
     async def _in_sandbox(self, command: str, context: ToolContext) -> ExecResult:
         if self._sandbox is None:
             raise ToolError("exec refused: this session must run commands in the sandbox, and none is configured")
-        key = sandbox_scope_key(self._scope, context.agent_id, context.session_key)
+        scope = self._scope_of(context.agent_id) if self._scope_of is not None else self._scope
+        key = sandbox_scope_key(scope, context.agent_id, context.session_key)
         try:
             return await self._sandbox.run(key, command, self._spec_for(context.agent_id))
         except SandboxUnavailableError as exc:

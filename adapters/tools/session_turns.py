@@ -8,7 +8,9 @@ turn lock keeps its turns in order; access rules do not apply (nobody outside se
 turn in a fresh child session `agent:<agentId>:subagent:<uuid>` and returns its answer into the
 calling turn. Limits: the spawn depth (`agents.subagents.maxSpawnDepth`; a session whose depth is
 unknown counts as deepest, so nothing spawns without limit), children running at once per session,
-the run time, the completion tokens of each model call, and the agents this one may spawn
+the run time, the completion tokens of each model call, the tokens of the whole child run
+(`maxTotalTokens`: prompt + completion over every model call; reached, status "token_budget"),
+and the agents this one may spawn
 (`agents.list[].subagents.allowAgents`, only itself by default). A child never gets a tool its
 parent's policy refuses (`parent_gate`, added to the policy), and never runs elevated.
 """
@@ -45,6 +47,7 @@ class SpawnLimits:
     max_children: int = 5
     run_timeout_seconds: float = 120.0
     max_tokens: int = 1024
+    max_total_tokens: int = 32000
     # agent id -> agents it may spawn (None: only itself); "*" in the list: any.
     allow_agents: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
 
@@ -251,7 +254,8 @@ class SessionsSpawnTool:
         try:
             with anyio.move_on_after(timeout) as scope:
                 reply = await self._turns.run(child, task, context.session_key,
-                                              TurnOptions(max_tokens=self._limits.max_tokens))
+                                              TurnOptions(max_tokens=self._limits.max_tokens,
+                                                          token_budget=self._limits.max_total_tokens))
         finally:
             self._running[context.session_key] -= 1
         label = arguments.get("label")
@@ -261,6 +265,10 @@ class SessionsSpawnTool:
         if scope.cancelled_caught:
             return json.dumps({"status": "timeout", "error": f"the sub-agent did not finish within {timeout:g} s",
                                **extra})
+        if reply is not None and reply.finish_reason == "token_budget":
+            return json.dumps({"status": "token_budget", "error": (
+                f"the sub-agent reached its token budget ({self._limits.max_total_tokens}, "
+                "agents.subagents.maxTotalTokens) and was stopped"), "partial": reply.text, **extra})
         return _status(reply, **extra)
 
     def parent_gate(self, decide: Callable[[str, ToolContext], PolicyDecision]) -> Callable[

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from rustyclaw.adapters.tools.html_text import html_to_text
 from rustyclaw.adapters.tools.ssrf import Guard, Target
 from rustyclaw.domain.errors import ToolError
 from rustyclaw.ports.llm import ToolSpec
@@ -116,6 +115,9 @@ class WebFetchTool:
             await response.aclose()
         text = body.decode(response.charset_encoding or "utf-8", errors="replace")
         if "html" in content_type.lower() or (not content_type and "<html" in text[:1000].lower()):
+            # html.parser and html.entities' tables load with the first HTML page, not at start.
+            from rustyclaw.adapters.tools.html_text import html_to_text
+
             text = html_to_text(text)
         if response.status_code >= 400:
             raise ToolError(f"HTTP {response.status_code} from {target.url}: {text[:300]}")

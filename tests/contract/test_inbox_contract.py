@@ -104,3 +104,20 @@ async def test_replicas_never_claim_each_others_live_entries() -> None:
         finally:
             await a.aclose()
             await b.aclose()
+
+
+async def test_get_returns_an_entry_and_reply_once_keeps_the_first_reply(inbox: Inbox) -> None:
+    # The HTTP APIs' Idempotency-Key: a retry reads the first attempt's entry; two attempts that
+    # both finished keep (and answer with) the first reply only.
+    assert await inbox.get("telegram:default:42:1") is None
+    await inbox.record(message(1), 1.0)
+    entry = await inbox.get("telegram:default:42:1")
+    assert entry is not None and (entry.state, entry.message, entry.reply) == ("received", message(1), None)
+    first = OutboundMessage(channel="telegram", peer_id="42", text="first")
+    second = OutboundMessage(channel="telegram", peer_id="42", text="second")
+    assert await inbox.reply_once("telegram:default:42:1", first, 2.0) == first
+    assert await inbox.reply_once("telegram:default:42:1", second, 3.0) == first
+    await inbox.finish("telegram:default:42:1", "delivered", 4.0)
+    entry = await inbox.get("telegram:default:42:1")
+    assert entry is not None and (entry.state, entry.reply) == ("delivered", first)
+    assert await inbox.reply_once("telegram:default:9:9", first, 5.0) is None

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ def write_config(path: Path, state: Path, base_url: str, model: str, **extra: An
         config.setdefault(section, {}).update(values)
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def wait_for(what: str, condition: Callable[[], bool], *logs: GatewayProcess, bound: float = 60.0) -> None:
+    """Polls `condition` until true; past `bound` seconds (a hang guard, not an expectation) fails with
+    the gateways' logs."""
+    deadline = time.monotonic() + bound
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {bound:.0f} s\n" + "\n".join(g.log() for g in logs))
+        time.sleep(0.05)
 
 
 class GatewayProcess:

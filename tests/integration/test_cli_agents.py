@@ -24,7 +24,9 @@ def write_config(tmp_path: Path, bindings: list[dict[str, object]]) -> Path:
         "gateway": {"stateDir": str(tmp_path / "state")},
         "agents": {"workspace": str(tmp_path / "ws"), "list": [
             {"id": "ops", "workspace": str(tmp_path / "ops-ws"), "model": "ollama/qwen2.5-coder",
-             "tools": {"allow": ["group:fs"]}, "mcp": [], "skills": ["git"]},
+             "tools": {"allow": ["group:fs"]}, "mcp": [], "skills": ["git"],
+             "routes": {"code": {"primary": "ollama/qwen2.5-coder:7b", "fallbacks": ["ollama/qwen2.5-coder:1.5b"]}},
+             "sandbox": {"mode": "all", "docker": {"network": "bridge"}}},
         ]},
         "bindings": bindings,
     }))
@@ -49,6 +51,11 @@ def test_agents_list_and_show_name_each_agents_route_workspace_and_bindings(tmp_
     assert (ops["model"], ops["modelFrom"]) == ("ollama/qwen2.5-coder", "agents.list[].model")
     assert ops["tools"]["allow"] == ["group:fs"] and ops["mcp"] == [] and ops["skills"] == ["git"]
     assert ops["bindings"][1] == {"channel": "discord", "accountId": "*", "guildId": "G1"}
+    assert ops["routes"] == {"code": ["ollama/qwen2.5-coder:7b", "ollama/qwen2.5-coder:1.5b"]}
+    assert (ops["sandbox"]["mode"], ops["sandbox"]["network"], ops["sandbox"]["scope"]) == ("all", "bridge", "agent")
+    text = run(config, "agents", "show", "ops").stdout
+    assert "route:     code -> ollama/qwen2.5-coder:7b > ollama/qwen2.5-coder:1.5b" in text
+    assert "sandbox:   mode all, scope agent, workspace none, image rustyclaw-sandbox:latest, network bridge" in text
     missing = run(config, "agents", "show", "ghost")
     assert missing.returncode == 2 and "no agent 'ghost' (configured: main, ops)" in missing.stderr
 

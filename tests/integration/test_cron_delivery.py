@@ -128,3 +128,55 @@ async def test_jobs_added_and_removed_by_the_cli_are_taken_up_while_serving(
         await until(lambda: "later" not in jobs.jobs)
         assert set(jobs.jobs) == {"configured"}  # the config's own job stays
     assert load_added(path) == []
+
+
+async def test_a_delivery_names_the_account_it_goes_out_through(
+    mock_llm: LLMockServer, telegram_standin: TelegramStandIn, tmp_path: Path,
+) -> None:
+    """Two Telegram bots (channels.telegram.accounts), each on its own Bot API stand-in: a job with
+    `delivery.accountId: work` is sent by the work bot, one without it by the default bot."""
+    work = await TelegramStandIn(token="7000002:AAWorkBotToken_x1234567890abcdefghij").start()
+    try:
+        cfg = RustyClawConfig.model_validate({
+            "gateway": {"stateDir": str(tmp_path / "state"), "port": 0},
+            "agents": {"workspace": str(tmp_path / "ws")},
+            "llm": {"providers": {"mock": {"baseUrl": mock_llm.base_url}}, "routes": {"default": {"primary": "mock/m"}},
+                    "embedded": {"enabled": False}, "retry": {"attempts": 1}},
+            "channels": {"telegram": {
+                "enabled": True, "botToken": telegram_standin.token, "apiBaseUrl": telegram_standin.base_url,
+                "pollInterval": 0.05, "dmPolicy": "open", "allowFrom": ["*"],
+                "accounts": {"work": {"botToken": work.token, "apiBaseUrl": work.base_url}}}},
+            "cron": {"runMissedOnStart": False, "jobs": [
+                {"id": "standup", "schedule": {"every": "1h"}, "message": "Write the standup note.",
+                 "delivery": {"channel": "telegram", "to": str(CHAT), "accountId": "work"}},
+                {"id": "home", "schedule": {"every": "1h"}, "message": "Write the shopping list.",
+                 "delivery": {"channel": "telegram", "to": str(CHAT)}},
+            ]},
+            "storage": {"backend": "sqlite"},
+        })
+        mock_llm.reply("Standup: ship it.")
+        mock_llm.reply("Milk, bread.")
+        async with bootstrap(settings_of(cfg), "serve") as root:
+            assert root.serving is not None and root.serving.supervisor is not None
+            await root.serving.supervisor.wait_started()
+            jobs = scheduler(root)
+            await jobs.run_now("standup")
+            await jobs.run_now("home")
+            assert jobs.states["standup"].last_status == "ok", jobs.states["standup"].last_error
+        assert work.sent(CHAT) == ["Standup: ship it."]
+        assert telegram_standin.sent(CHAT) == ["Milk, bread."]
+    finally:
+        await work.stop()
+
+
+def test_config_validate_refuses_a_delivery_through_an_account_that_is_not_configured() -> None:
+    from rustyclaw.domain.errors import ConfigError
+
+    cfg = RustyClawConfig.model_validate({
+        "channels": {"telegram": {"enabled": True, "botToken": "1:x", "accounts": {"work": {"botToken": "2:y"}}}},
+        "cron": {"jobs": [{"id": "x", "schedule": {"every": "1h"}, "message": "hi",
+                           "delivery": {"channel": "telegram", "to": "1", "accountId": "home"}}]}})
+    with pytest.raises(ConfigError, match=r"cron\.jobs\.0\.delivery\.accountId: job 'x' delivers through account "
+                                          r"'home', which channels\.telegram\.accounts does not enable "
+                                          r"\(accounts: default, work\)"):
+        settings_of(cfg)

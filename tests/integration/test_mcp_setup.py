@@ -70,3 +70,20 @@ async def test_tools_join_the_registry_under_the_policy_and_the_sandbox_rule(tmp
         assert policy.decide("fx__add", ctx(key="agent:main:telegram:group:42")).verdict == "allow"
     finally:
         await allowed.aclose()
+
+
+async def test_an_agent_sandboxed_on_its_own_is_held_to_the_sandbox_rule(tmp_path: Path) -> None:
+    """agents.list[].sandbox.mode all with the shared mode off: that agent's sessions may not use a
+    server outside mcp.allowInSandbox (it runs on the host); the other agents may."""
+    cfg = config(tmp_path, agents={"list": [{"id": "main"}, {"id": "box", "sandbox": {"mode": "all"}}]})
+    setup = McpSetup(cfg, tmp_path)
+    policy = make_policy(cfg)
+    registry = ToolRegistry(policy=policy)
+    setup.attach(registry, policy)
+    await setup.start()
+    try:
+        assert policy.decide("fx__add", ctx()).verdict == "allow"
+        denied = policy.decide("fx__add", ctx("box", "agent:box:main"))
+        assert denied.verdict == "deny" and denied.rule.startswith("sandbox.mode all: MCP server fx")
+    finally:
+        await setup.aclose()

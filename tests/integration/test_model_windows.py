@@ -6,6 +6,9 @@ which exposes no window, is covered by tests/integration/test_context_window_lla
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -106,6 +109,49 @@ async def test_vllm_models_listing_and_unknown(server: str) -> None:
 
 async def test_unreachable_server_is_unknown(closed_port_url: str) -> None:
     assert await ServerWindowProbe({"x": closed_port_url}).context_window("x/m") is None
+
+
+async def test_the_httpx_path_asks_the_same(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HTTPS or a proxy for the URL: httpx asks (lean_origin refuses those); forced here on plain http.
+    from rustyclaw.adapters.llm import http11
+
+    monkeypatch.setattr(http11, "lean_origin", lambda url: None)
+    StandIn.routes = {("GET", "/api/version"): {"version": "0.12.3"}, ("POST", "/api/show"): OLLAMA_SHOW}
+    assert await ServerWindowProbe({"ollama": server}).context_window("ollama/qwen2.5:7b") == 16384
+    assert ("POST", "/api/show", {"model": "qwen2.5:7b"}) in StandIn.seen
+    StandIn.routes = {("GET", "/props"): LLAMA_PROPS}
+    assert await ServerWindowProbe({"llama": server}).context_window("llama/qwen") == 8192
+
+
+async def test_credentials_reach_the_server_on_the_lean_path(server: str) -> None:
+    heard: list[str | None] = []
+    StandIn.routes = {("GET", "/props"): LLAMA_PROPS}
+    probe = ServerWindowProbe({"llama": server}, headers={"llama": {"authorization": "Bearer k"}})
+    original = StandIn._answer
+
+    def answer(self: StandIn, method: str) -> None:
+        heard.append(self.headers.get("authorization"))
+        original(self, method)
+
+    StandIn._answer = answer  # type: ignore[method-assign]
+    try:
+        assert await probe.context_window("llama/qwen") == 8192
+    finally:
+        StandIn._answer = original  # type: ignore[method-assign]
+    assert heard[0] == "Bearer k"
+
+
+def test_a_plain_http_probe_does_not_import_httpx(server: str) -> None:
+    # The first turn probes the window; over plain http that must not load httpx (3.1 MB of RSS).
+    StandIn.routes = {("GET", "/props"): LLAMA_PROPS}
+    code = ("import asyncio, sys\n"
+            "from rustyclaw.adapters.llm.model_info import ServerWindowProbe\n"
+            f"print(asyncio.run(ServerWindowProbe({{'llama': {server!r}}}).context_window('llama/qwen')),"
+            " 'httpx' in sys.modules)\n")
+    env = {k: v for k, v in os.environ.items() if k.lower() not in ("http_proxy", "all_proxy")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
+                         timeout=60)
+    assert out.stdout.split() == ["8192", "False"]
 
 
 @pytest.mark.parametrize(("text", "reported", "window"), [

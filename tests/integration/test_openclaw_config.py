@@ -242,3 +242,31 @@ async def test_pairing_allowlists_are_carried_and_idempotent(tmp_path: Path) -> 
     assert await migrated.approved("telegram") == frozenset({"123456789", "987654321"})
     again = await run_migration(plan_migration(root, home, ENV), ENV, lambda _: None)
     assert (again.pairing_added, again.pairing_total) == (0, 2)
+
+
+@pytest.mark.anyio
+async def test_an_agents_model_fallbacks_and_own_sandbox_are_carried(tmp_path: Path) -> None:
+    root = tmp_path / "oc"
+    root.mkdir()
+    (root / "openclaw.json").write_text("""{
+      models: { providers: { local: { baseUrl: "http://127.0.0.1:8080/v1", api: "openai-completions" } } },
+      agents: { defaults: { model: { primary: "local/qwen" } }, list: [
+        { id: "main", default: true },
+        { id: "ops", model: { primary: "local/coder", fallbacks: ["local/coder-small"] },
+          sandbox: { mode: "all", scope: "session", workspaceAccess: "rw",
+                     docker: { image: "ops-box:1", network: "bridge", memory: "2g" }, browser: { enabled: true } } },
+      ] },
+    }""", encoding="utf-8")
+    home = tmp_path / "rc"
+    plan = plan_migration(root, home, {})
+    report = describe(plan, dry_run=True)
+    for key in ("agents.list.1.sandbox.docker.memory", "agents.list.1.sandbox.browser"):
+        assert f"  - {key}: " in report, key
+    await run_migration(plan, {}, lambda _: None)
+    cfg = load_config(home / "config.yaml", env={"RUSTYCLAW_HOME": str(home)}).config
+    ops = next(a for a in cfg.agents.list if a.id == "ops")
+    assert ops.model == "local/coder"
+    assert (ops.routes["default"].primary, ops.routes["default"].fallbacks) == ("local/coder", ["local/coder-small"])
+    assert ops.sandbox is not None and ops.sandbox.docker is not None
+    assert (ops.sandbox.mode, ops.sandbox.scope, ops.sandbox.workspace_access) == ("all", "session", "rw")
+    assert (ops.sandbox.docker.image, ops.sandbox.docker.network) == ("ops-box:1", "bridge")

@@ -109,12 +109,12 @@ async def test_messaging_goes_through_the_channel_send_callable(tmp_path: Path) 
     from rustyclaw.domain.plugins import PluginManifest
     from rustyclaw.plugins_setup import send_through
 
-    sent: list[tuple[str, str, str]] = []
+    sent: list[tuple[str, str, str, str]] = []
 
-    async def channel_send(channel: str, peer_id: str, text: str) -> None:
-        sent.append((channel, peer_id, text))
+    async def channel_send(channel: str, peer_id: str, text: str, account: str = "default") -> None:
+        sent.append((channel, peer_id, text, account))
 
     host = PluginHost(storage=PluginStorage(tmp_path), send=send_through(channel_send))
     m = PluginManifest(name="m", version="1", runtime="python", entry="m.py", permissions=["messaging"])
     await host.call(m, "messaging.send", {"channel": "telegram", "peerId": "7", "text": "hi"})
-    assert sent == [("telegram", "7", "hi")]
+    assert sent == [("telegram", "7", "hi", "default")]

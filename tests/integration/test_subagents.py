@@ -128,3 +128,23 @@ async def test_sessions_send_starts_a_turn_and_waits_for_its_reply(mock_llm: LLM
     assert (asked.role, asked.content, asked.meta.get("sender")) == ("user", "what should I buy?",
                                                                      "session agent:main:main")
     assert target_messages[-1].content == "milk"
+
+
+async def test_a_child_stops_at_its_token_budget(mock_llm: LLMockServer, tmp_path: Path) -> None:
+    mock_llm.call_tool("sessions_spawn", {"task": "read forever", "agentId": "helper"}, model="m")
+    # The child's model would call a tool on every step without end; only the budget stops it.
+    mock_llm.call_tool("read", {"path": "notes.txt"}, text="reading the notes", times=None, model="busy")
+    mock_llm.reply("the helper ran out of tokens", model="m")
+    cfg = config(tmp_path, mock_llm.base_url, {"model": "mock/busy"}, maxTotalTokens=1)
+    async with bootstrap(settings_of(cfg), "core") as root:
+        reply = await root.gateway.handle(cli("delegate"))
+        assert reply is not None and reply.text == "the helper ran out of tokens"
+        (result,) = tool_results(await transcript(root, "agent:main:main"))
+        child = await transcript(root, await child_key(root))
+    outcome = json.loads(result)
+    assert outcome["status"] == "token_budget" and "maxTotalTokens" in outcome["error"]
+    assert "reading the notes" in outcome["partial"]
+    # One model call spent the budget: its tool ran (the transcript stays whole), no second call followed.
+    assert [b["model"] for b in mock_llm.chat_bodies()].count("busy") == 1
+    assert [m.role for m in child] == ["user", "assistant", "tool", "assistant"]
+    assert "token budget (1) was reached" in child[-1].content

@@ -70,3 +70,21 @@ def test_an_adapter_must_carry_its_registered_name() -> None:
     wrong = ChannelRegistration("other", ChannelAccessConfig, factory)
     with pytest.raises(ConfigError, match="calls itself 'telegram'"):
         wrong.build(ChannelAccessConfig(enabled=True))
+
+
+def test_accounts_are_built_and_checked_each() -> None:
+    from rustyclaw.channel_registry import default_registry
+    from rustyclaw.config.channels import ChannelsConfig
+
+    channels = ChannelsConfig.model_validate({
+        "telegram": {"enabled": True, "botToken": "1:a", "accounts": {"work": {"botToken": "2:b"}}},
+        "whatsapp": {"enabled": True, "accessToken": "t", "appSecret": "s", "verifyToken": "v",
+                     "phoneNumberId": "1", "accounts": {"second": {"phoneNumberId": "2"}}},
+    })
+    registry = default_registry()
+    assert registry.check(channels) == [
+        ("channels.whatsapp.accounts.second", "channels.whatsapp.accounts: this channel has one account only")]
+    telegram = ChannelsConfig.model_validate({"telegram": channels.telegram.model_dump()})
+    built = registry.enabled(telegram)
+    assert [(e.name, e.account, getattr(e.channel, "account", None)) for e in built] == [
+        ("telegram", "default", "default"), ("telegram", "work", "work")]

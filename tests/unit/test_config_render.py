@@ -93,3 +93,16 @@ def test_secret_values_finds_every_secret(cfg: RustyClawConfig) -> None:
 def test_defaults_have_no_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUSTYCLAW_HOME", str(tmp_path))
     assert secret_values(RustyClawConfig()) == ()
+
+
+def test_channel_accounts_show_what_they_state_and_read_back_the_same() -> None:
+    from rustyclaw.config.render import to_file_dict
+
+    cfg = RustyClawConfig.model_validate({"channels": {"telegram": {
+        "enabled": True, "botToken": "1:default-bot", "dmPolicy": "open", "allowFrom": ["*"],
+        "accounts": {"work": {"botToken": "2:work-bot", "pollInterval": 2}}}}})
+    shown = to_file_dict(cfg)["channels"]["telegram"]["accounts"]
+    assert shown == {"work": {"botToken": "***", "pollInterval": 2.0}}  # no defaults read as "disabled"
+    again = RustyClawConfig.model_validate(to_file_dict(cfg, redact=False))
+    work = again.channels.telegram.account_sections()["work"]
+    assert (work.bot_token, work.poll_interval, work.dm_policy, work.enabled) == ("2:work-bot", 2.0, "open", True)

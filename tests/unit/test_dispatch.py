@@ -87,3 +87,35 @@ async def test_voice_notes_are_fetched_only_after_access_lets_the_sender_in() ->
     assert channel.fetched == []
     assert len(channel.sent) == 1 and "speech to text is off" in channel.sent[0].text
     assert kit.llm.requests == []
+
+
+async def test_an_image_reference_is_fetched_for_a_vision_route_and_sent_with_the_request() -> None:
+    settings = AgentSettings(context_tokens=4000, max_completion_tokens=200,
+                             routed_tasks=frozenset({"default", "vision"}))
+    kit = await make_gateway([Step(text="a cat")], agent_settings=settings, access=OnlyAlice())
+    channel = MediaRecordingChannel()
+    photo = Attachment(kind="image", mime="image/jpeg", url="platform-file:2")
+    voice = Attachment(kind="voice", mime="audio/ogg", url="platform-file:3")
+    await ChannelDispatcher(kit.gateway, channel)(
+        inbound("what is it?", sender_id="alice", channel="fake", attachments=(photo, voice)))
+    # Only the image is downloaded (speech to text is off here), and it goes with the vision request.
+    assert channel.fetched == ["platform-file:2"]
+    request = kit.llm.requests[0]
+    assert request.task == "vision" and request.model is None
+    assert [(a.url, a.data) for a in request.images] == [("platform-file:2", b"OggS-bytes")]
+    assert [m.text for m in channel.sent] == ["a cat"]
+
+
+async def test_an_image_that_cannot_be_fetched_is_answered_in_the_chat() -> None:
+    class Failing(MediaRecordingChannel):
+        async def fetch_media(self, attachment: Attachment, max_bytes: int) -> bytes:
+            from rustyclaw.domain.errors import ChannelError
+
+            raise ChannelError("gone")
+
+    kit = await make_gateway(agent_settings=AgentSettings(routed_tasks=frozenset({"default", "vision"})))
+    channel = Failing()
+    photo = Attachment(kind="image", mime="image/jpeg", url="platform-file:4")
+    await ChannelDispatcher(kit.gateway, channel)(inbound("", channel="fake", attachments=(photo,)))
+    assert [m.text for m in channel.sent] == ["Sorry, I couldn't download that image; please try again or type it."]
+    assert kit.llm.requests == []

@@ -83,7 +83,7 @@ class Sleeps:
 
 def rate_limited(retry_after: float | None) -> LLMRateLimitedError:
     exc = LLMRateLimitedError("429")
-    exc.retry_after = retry_after  # type: ignore[attr-defined]
+    exc.retry_after = retry_after
     return exc
 
 
@@ -274,3 +274,23 @@ async def test_closing_the_stream_early_closes_the_providers_stream() -> None:
     assert first == TextDelta("one")
     await stream.aclose()
     assert a.closed_streams == 1
+
+
+def test_an_agents_own_routes_come_before_the_shared_ones() -> None:
+    a = FakeProvider("a")
+    llm = RoutedLLM({"a": a}, {"default": Route("a/m"), "code": Route("a/coder"), "fast": Route("a/quick")},
+                    POLICY, agent_routes={"writer": {"summary": Route("a/sum", ("a/sum2",)),
+                                                     "default": Route("a/prose")}})
+
+    def chain(task: str, agent: str | None, model: str | None = None) -> list[str]:
+        request = LLMRequest(messages=REQUEST.messages, task=task, agent=agent, model=model)
+        return [f"{p}/{m}" for p, m in llm.chain_for(request)]
+
+    assert chain("summary", "writer") == ["a/sum", "a/sum2"]
+    assert chain("summary", "other") == chain("summary", None) == ["a/m"]
+    assert chain("code", "writer") == ["a/coder"]  # a task the agent does not route keeps llm.routes
+    assert chain("vision", "writer") == ["a/prose"]  # unrouted everywhere: the agent's default
+    assert chain("summary", "writer", model="a/pick") == ["a/pick", "a/sum", "a/sum2"]
+    assert "a/sum2" in llm.known_models()
+    with pytest.raises(ConfigError, match=r"agents\.list\[writer\]\.routes\.code.*'x/m'"):
+        RoutedLLM({"a": a}, {"default": Route("a/m")}, POLICY, agent_routes={"writer": {"code": Route("x/m")}})

@@ -56,3 +56,33 @@ def test_the_command_menu_lists_every_command_of_the_help_text() -> None:
     names = [name for name, _ in menu()]
     assert names == ["new", "reset", "status", "model", "tts", "compact", "stop", "elevated", "help"]
     assert all(1 <= len(description) <= 256 for _, description in menu())
+
+
+async def test_images_keep_room_in_the_prompt_for_themselves() -> None:
+    """A vision request leaves IMAGE_TOKENS per image free of history (its real cost is known only
+    to the model's server), so older messages give way first."""
+    from rustyclaw.domain.agent import IMAGE_TOKENS, AgentRunner
+    from rustyclaw.domain.context import ContextBuilder
+    from rustyclaw.domain.messages import ChatMessage
+    from rustyclaw.domain.settings import PruningSettings
+    from rustyclaw.domain.tools import ToolRegistry
+    from rustyclaw.ports.tools import ToolContext
+
+    from .fakes import FakeClock, ScriptedLLM, WordTokenizer
+
+    llm = ScriptedLLM([Step(text="a"), Step(text="b")])
+    runner = AgentRunner(llm, ToolRegistry(), ContextBuilder(WordTokenizer(), PruningSettings()), FakeClock(),
+                         context_tokens=IMAGE_TOKENS + 1400, max_completion_tokens=200, max_iterations=2)
+    history = [ChatMessage(role="user" if i % 2 == 0 else "assistant", content=" ".join(["word"] * 200))
+               for i in range(6)] + [ChatMessage(role="user", content="what is this?")]
+    context = ToolContext(agent_id="main", session_key="agent:main:main", session_id="s", channel="cli",
+                          sender_id="me")
+
+    async def keep(step: object) -> None:
+        return None
+
+    await runner.run("", history, context, commit=keep)
+    await runner.run("", history, context, commit=keep, task="vision", images=(PHOTO,))
+    text_only, vision = (len(r.messages) for r in llm.requests)
+    assert vision < text_only
+    assert llm.requests[1].images == (PHOTO,) and llm.requests[1].messages[-1].content == "what is this?"

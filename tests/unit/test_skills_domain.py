@@ -62,3 +62,12 @@ def test_prompt_listing_is_compact_escaped_and_capped() -> None:
     capped = skills_prompt(many, 900)
     assert len(capped) <= 1000 and "more skills not listed" in capped
     assert skills_prompt([], 2000) == "" and skills_prompt(many, 0) == ""
+
+
+def test_escape_matches_the_standard_library() -> None:
+    from xml.sax.saxutils import escape as sax_escape
+
+    from rustyclaw.domain.skills import escape
+
+    for text in ["", "plain", "a&b", "<tag attr=\"v\">", "&amp; already", "'quotes' \"both\"", "> < & ><&"]:
+        assert escape(text) == sax_escape(text)

@@ -132,6 +132,7 @@
   async function switchTo(id) {
     if (pending) return;
     setSession(id);
+    watch();
     closeMenu();
     await loadHistory();
     await loadConversations();
@@ -196,8 +197,11 @@
       ready = true; retry = 500;
       $("status").textContent = "connected";
       setBusy(pending !== null);
+      watch();
       return;
     }
+    if (frame.type === "session_reply") { relayed(frame); return; }
+    if (frame.type === "watching") return;
     if (frame.session && (!pending || frame.id === pending.id)) {
       const fresh = frame.session !== currentSession();
       setSession(frame.session);
@@ -221,7 +225,7 @@
     } else if (frame.type === "stopped" && turn) {
       mark(turn.bubble || assistantBubble(""), "stopped");
       finish();
-    } else if (frame.type === "error" && frame.code !== "unauthorized") {
+    } else if (frame.type === "error" && frame.code !== "unauthorized" && frame.code !== "unsupported") {
       if (turn) {
         const bubble = turn.bubble || assistantBubble("");
         bubble.appendChild(el("div", { class: "error" }, frame.message));
@@ -234,6 +238,24 @@
   }
 
   function finish() { pending = null; setBusy(false); $("input").focus(); }
+
+  // Replies of the open session made elsewhere reach this socket too (only under gateway.replicas:
+  // a single gateway answers "unsupported", which is not shown).
+  function watch() {
+    if (ready && currentSession()) ws.send(JSON.stringify({ type: "watch", session: currentSession() }));
+  }
+
+  // A reply of a watched session made elsewhere (another tab, another replica: gateway.replicas).
+  // Shown only while that session is open here; it never switches the page's session.
+  function relayed(frame) {
+    if (frame.session !== currentSession()) return;
+    userBubble(frame.message);
+    const bubble = assistantBubble(frame.text);
+    if (frame.command) bubble.classList.add("command");
+    showImages(bubble, frame.attachments);
+    mark(bubble, frame.finish_reason);
+    loadConversations();
+  }
 
   function send(text) {
     if (!ready || pending) return false;
