@@ -415,7 +415,15 @@ class Gateway:
             return Reply(text=too_long.notice(), session_key=entry.key, session_id=entry.session_id,
                          finish_reason="too_long")
 
+        # The run's last step (its final answer) is held back and written with the session's row
+        # after the run, in one transaction (SessionService.finish_turn): the agent returns right
+        # after committing it, and the reply goes out only once finish_turn has stored both.
+        last: list[ChatMessage] = []
+
         async def commit(step: Sequence[ChatMessage]) -> None:
+            if step and step[-1].role == "assistant" and not step[-1].tool_calls:
+                last[:] = step
+                return
             with anyio.CancelScope(shield=True):
                 await self.sessions.append(entry, step)
 
@@ -446,7 +454,7 @@ class Gateway:
                 entry.output_tokens += outcome.usage.completion_tokens
                 entry.total_tokens = entry.input_tokens + entry.output_tokens
                 entry.context_tokens = outcome.prompt_tokens
-            await self.sessions.touch(entry, message)
+            await self.sessions.finish_turn(entry, message, last)
         media = self.media.take(entry.key) if self.media is not None else ()  # never left for a later turn
         if scope.cancelled_caught:
             # The /stop caller already got "Stopped."; the cancelled turn itself says nothing more.

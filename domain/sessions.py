@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 import anyio
@@ -66,6 +66,9 @@ class SessionService:
         self._locks: dict[str, _KeyLock] = {}
         self._running: dict[str, anyio.CancelScope] = {}
         self._history = HistoryCache(cache_sessions, cache_bytes)
+        # The store's one-transaction tail of a turn (ports/session_store.py TurnTailStore), if any.
+        self._append_and_put: Callable[[SessionEntry, Sequence[ChatMessage]], Awaitable[list[ChatMessage]]] | None = (
+            getattr(store, "append_and_put", None))
 
     @asynccontextmanager
     async def turn(self, key: str) -> AsyncIterator[None]:
@@ -121,6 +124,10 @@ class SessionService:
                 channel=message.channel,
             )
             await self.store.put_session(entry)
+            if not self._shared:
+                # A new session id has no transcript yet: its first history() need not ask the store.
+                # (Shared stores still ask: history() tops up from the store anyway.)
+                self._history.put(entry.session_id, [])
             return entry
         policy = policy_for(self.settings, entry.channel, entry.chat_type)
         if is_stale(entry.updated_at, now, policy, self.settings.timezone, started_at=entry.created_at):
@@ -163,8 +170,29 @@ class SessionService:
         return stored
 
     async def touch(self, entry: SessionEntry, message: InboundMessage) -> None:
+        self._touched(entry, message)
+        await self.store.put_session(entry)
+
+    async def finish_turn(
+        self, entry: SessionEntry, message: InboundMessage, messages: Sequence[ChatMessage]
+    ) -> list[ChatMessage]:
+        """`append(entry, messages)` then `touch(entry, message)`, in one store transaction where the
+        store has one (TurnTailStore): the end of every turn, one commit and one round trip instead
+        of two. Durable when it returns, as the two calls."""
+        write = self._append_and_put
+        if not messages or write is None:
+            stored = await self.append(entry, messages) if messages else []
+            await self.touch(entry, message)
+            return stored
+        if self._shared and (cached := self._history.get(entry.session_id)) is not None:
+            await self._top_up(entry, cached)
+        self._touched(entry, message)
+        stored = await write(entry, messages)
+        self._history.extend(entry.session_id, stored)
+        return stored
+
+    def _touched(self, entry: SessionEntry, message: InboundMessage) -> None:
         entry.updated_at = self._clock.now()
         entry.last_channel = message.channel
         entry.last_to = message.peer_id
         entry.last_account_id = message.account
-        await self.store.put_session(entry)

@@ -57,3 +57,18 @@ class SessionStore(Protocol):
     async def has_inbound(self, entry: SessionEntry, inbound_id: str) -> bool: ...
 
     async def reset_session(self, key: str, new_session_id: str, now: float) -> SessionEntry: ...
+
+
+class TurnTailStore(Protocol):
+    """Optional: a store that writes a turn's last messages and its session's row in one go.
+
+    `append_and_put(entry, messages)` is `append_messages(entry, messages)` followed by
+    `put_session(entry)`, committed together (one transaction, and on SQLite one trip to the
+    database thread): the end of every turn writes both, and each separate write cost a commit and
+    a round trip (issue #19). Same contract as the two calls; the return value is what
+    `append_messages` returns. Stores without it get the two calls (domain/sessions.py).
+    """
+
+    async def append_and_put(
+        self, entry: SessionEntry, messages: Sequence[ChatMessage]
+    ) -> list[ChatMessage]: ...

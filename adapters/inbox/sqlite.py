@@ -56,12 +56,14 @@ class SqliteInbox:
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            db = await aiosqlite.connect(self.path)
+            # Autocommit: every write is one statement that commits on its own, so each call is one
+            # trip to the connection's thread (an execute and a commit were two, a cursor's
+            # fetch and close two more; issue #19).
+            db = await aiosqlite.connect(self.path, isolation_level=None)
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             for statement in _SCHEMA:
                 await db.execute(statement)
-            await db.commit()
         except Exception as exc:
             raise StorageError(f"cannot open the inbound journal {self.path}: {exc}") from exc
         self._db = db
@@ -77,60 +79,52 @@ class SqliteInbox:
         return self._db
 
     async def record(self, message: InboundMessage, now: float) -> bool:
-        db = self._conn()
-        cursor = await db.execute(
+        # RETURNING yields a row only when the row went in (OR IGNORE skips a known key).
+        rows = await self._conn().execute_fetchall(
             "INSERT OR IGNORE INTO inbox (key, channel, account, state, message, received_at, updated_at) "
-            "VALUES (?, ?, ?, 'received', ?, ?, ?)",
+            "VALUES (?, ?, ?, 'received', ?, ?, ?) RETURNING key",
             (inbox_key(message), message.channel, message.account, _encode(message), now, now),
         )
-        await db.commit()
-        return cursor.rowcount == 1
+        return bool(rows)
 
     async def get(self, key: str) -> InboxEntry | None:
-        async with self._conn().execute(f"SELECT {_COLUMNS} FROM inbox WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
-        return _entry(row) if row is not None else None
+        rows = list(await self._conn().execute_fetchall(f"SELECT {_COLUMNS} FROM inbox WHERE key = ?", (key,)))
+        return _entry(rows[0]) if rows else None
 
     async def reply_once(self, key: str, reply: OutboundMessage, now: float) -> OutboundMessage | None:
         # One connection, one process: the UPDATE and the SELECT cannot interleave with another writer.
         db = self._conn()
-        await db.execute("UPDATE inbox SET state = 'replied', reply = ?, updated_at = ? WHERE key = ? "
-                         "AND reply IS NULL", (_encode(reply), now, key))
-        await db.commit()
-        async with db.execute("SELECT reply FROM inbox WHERE key = ?", (key,)) as cursor:
-            row = await cursor.fetchone()
-        return _reply.decode(row[0]) if row is not None and row[0] is not None else None
+        await db.execute_fetchall("UPDATE inbox SET state = 'replied', reply = ?, updated_at = ? WHERE key = ? "
+                                  "AND reply IS NULL", (_encode(reply), now, key))
+        rows = list(await db.execute_fetchall("SELECT reply FROM inbox WHERE key = ?", (key,)))
+        return _reply.decode(rows[0][0]) if rows and rows[0][0] is not None else None
 
     async def replied(self, key: str, reply: OutboundMessage, now: float) -> None:
-        db = self._conn()
-        await db.execute("UPDATE inbox SET state = 'replied', reply = ?, updated_at = ? WHERE key = ?",
-                         (_encode(reply), now, key))
-        await db.commit()
+        await self._conn().execute_fetchall(
+            "UPDATE inbox SET state = 'replied', reply = ?, updated_at = ? WHERE key = ?", (_encode(reply), now, key))
 
     async def finish(
         self, key: str, state: State, now: float, *, error: str | None = None, attempts: int = 0
     ) -> None:
-        db = self._conn()
-        await db.execute("UPDATE inbox SET state = ?, error = ?, attempts = ?, updated_at = ? WHERE key = ?",
-                         (state, error, attempts, now, key))
-        await db.commit()
+        await self._conn().execute_fetchall(
+            "UPDATE inbox SET state = ?, error = ?, attempts = ?, updated_at = ? WHERE key = ?",
+            (state, error, attempts, now, key))
 
     async def unfinished(self, channel: str, account: str) -> list[InboxEntry]:
-        async with self._conn().execute(
+        rows = await self._conn().execute_fetchall(
             f"SELECT {_COLUMNS} FROM inbox WHERE state IN (?, ?) AND channel = ? AND account = ? "
             "ORDER BY received_at, rowid", (*UNFINISHED, channel, account),
-        ) as cursor:
-            return [_entry(row) for row in await cursor.fetchall()]
+        )
+        return [_entry(row) for row in rows]
 
     async def failures(self, limit: int = 20) -> list[InboxEntry]:
-        async with self._conn().execute(
-            f"SELECT {_COLUMNS} FROM inbox WHERE state = 'failed' ORDER BY updated_at DESC LIMIT ?", (limit,)
-        ) as cursor:
-            return [_entry(row) for row in await cursor.fetchall()]
+        rows = await self._conn().execute_fetchall(
+            f"SELECT {_COLUMNS} FROM inbox WHERE state = 'failed' ORDER BY updated_at DESC LIMIT ?", (limit,))
+        return [_entry(row) for row in rows]
 
     async def counts(self) -> InboxCounts:
-        async with self._conn().execute("SELECT state, COUNT(*) FROM inbox GROUP BY state") as cursor:
-            by_state = {state: count for state, count in await cursor.fetchall()}
+        rows = await self._conn().execute_fetchall("SELECT state, COUNT(*) FROM inbox GROUP BY state")
+        by_state = {state: count for state, count in rows}
         return InboxCounts(unfinished=sum(by_state.get(s, 0) for s in UNFINISHED),
                            failed=by_state.get("failed", 0), delivered=by_state.get("delivered", 0))
 
@@ -138,5 +132,6 @@ class SqliteInbox:
         db = self._conn()
         cursor = await db.execute(
             "DELETE FROM inbox WHERE state IN ('delivered', 'done') AND updated_at < ?", (before,))
-        await db.commit()
-        return cursor.rowcount
+        count = cursor.rowcount
+        await cursor.close()
+        return count

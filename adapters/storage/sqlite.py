@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import anyio
 
@@ -26,6 +26,8 @@ from rustyclaw.ports.archive import ArchivedTranscript
 from rustyclaw.ports.storage import StorageBackend
 
 if TYPE_CHECKING:
+    import sqlite3
+
     import aiosqlite
 
 T = TypeVar("T")
@@ -219,6 +221,39 @@ class SQLiteStore:
         stored = {row[0] for row in rows}
         return [m for m in batch if m.inbound_id is None or m.inbound_id in stored]
 
+    async def append_and_put(
+        self, entry: SessionEntry, messages: Sequence[ChatMessage]
+    ) -> list[ChatMessage]:
+        """append_messages + put_session in one transaction and one trip to the connection's thread
+        (ports/session_store.py TurnTailStore): the end of a turn, one commit instead of two."""
+        batch = prepare_batch(messages)
+        if not batch or len(batch) > _ROWS_PER_INSERT:
+            appended = await self.append_messages(entry, batch)
+            await self.put_session(entry)
+            return appended
+        where = f"session {entry.session_id!r} of {self._where}"
+        flat = [value for message in batch for value in (entry.session_id, *message_row(message, where))]
+        insert, upsert, session = _insert_sql(len(batch)), _UPSERT_SESSION, session_row(entry)
+
+        def write(conn: sqlite3.Connection) -> list[Any]:
+            # Runs on the connection's thread, start to end: nothing else is submitted in between.
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                rows = conn.execute(insert, flat).fetchall()
+                conn.execute(upsert, session)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return rows
+
+        rows = await self._run("append messages to", write)
+        if all(message.inbound_id is None for message in batch):
+            return batch
+        stored = {row[0] for row in rows}
+        return [m for m in batch if m.inbound_id is None or m.inbound_id in stored]
+
     async def load_messages(self, entry: SessionEntry) -> list[ChatMessage]:
         rows = await self._fetch("load messages from", _SELECT_MESSAGES, (entry.session_id,))
         where = f"session {entry.session_id!r} of {self._where}"
@@ -318,6 +353,16 @@ class SQLiteStore:
             # Nothing may await between wait_clear() and the submission (see TransactionGate).
             await self._gate.wait_clear()
             return list(await db.execute_fetchall(sql, params))
+
+    async def _run(self, action: str, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work` on the connection's own thread, in one hop: several statements for the price of
+        one round trip. aiosqlite has no public call for this; `_execute` is what its own methods
+        use (tests/integration/test_turn_round_trips.py fails if it goes away)."""
+        db = self._open_db()
+        with self._translating(action):
+            # Nothing may await between wait_clear() and the submission (see TransactionGate).
+            await self._gate.wait_clear()
+            return cast(T, await db._execute(work, db._conn))  # type: ignore[no-untyped-call]
 
     async def _in_transaction(self, action: str, work: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
         db = self._open_db()

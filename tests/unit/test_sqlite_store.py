@@ -109,6 +109,29 @@ async def test_a_failing_large_batch_stores_nothing(store: SQLiteStore) -> None:
     assert await store.load_messages(e) == []
 
 
+async def test_append_and_put_stores_both_or_neither(store: SQLiteStore) -> None:
+    """The end of a turn (ports/session_store.py TurnTailStore): messages and row in one transaction."""
+    e = entry()
+    await store.put_session(e)
+    await store.append_messages(e, [ChatMessage(role="user", content="hi", inbound_id="tg:1")])
+    e.updated_at, e.total_tokens = 5.0, 12
+    stored = await store.append_and_put(
+        e, [ChatMessage(role="user", content="again", inbound_id="tg:1"), ChatMessage(role="assistant", content="ok")])
+    assert [m.content for m in stored] == ["ok"]  # a known inbound id is skipped, as by append_messages
+    assert [m.content for m in await store.load_messages(e)] == ["hi", "ok"]
+    assert await store.get_session(e.key) == e
+    e.updated_at = 9.0
+    with pytest.raises(StorageError, match="append messages"):
+        await store.append_and_put(e, [ChatMessage(role="assistant", content="too big", tokens=2**70)])
+    assert [m.content for m in await store.load_messages(e)] == ["hi", "ok"]
+    stale = await store.get_session(e.key)
+    assert stale is not None and stale.updated_at == 5.0
+    # Over one INSERT's worth of rows it is the two calls (still durable and ordered).
+    batch = [ChatMessage(role="assistant", content=str(i)) for i in range(120)]
+    assert len(await store.append_and_put(e, batch)) == 120
+    assert len(await store.load_messages(e)) == 122
+
+
 async def test_other_writes_survive_a_rolled_back_transaction(store: SQLiteStore) -> None:
     """Statements sent while a reset's transaction is open must not be rolled back with it."""
     sessions = [entry(f"agent:main:{n}", f"s-{n}") for n in range(10)]
