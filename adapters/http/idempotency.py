@@ -32,7 +32,6 @@ gateway's None (a 403 `message_dropped`): `_resume` treats that turn as over. Th
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Awaitable, Callable
 
@@ -77,6 +76,8 @@ def request_key(scope: Scope, body_value: str | None = None, body_field: str = "
 def session_for_key(key: str) -> str:
     """A session id for a keyed request that names none: the same for its retries (a fresh random id
     per attempt would put the retry in another session, out of reach of the dedup)."""
+    import hashlib  # here, not at import: its OpenSSL bindings cost ~0.5 MB of idle RSS (auth.py's hmac too)
+
     return "web-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
