@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -401,11 +402,23 @@ async def _open_rest(token: str, url: str | None, retries: int) -> tuple[Any, An
     from hikari.applications import TokenType
     from hikari.impl.rest import RESTApp
 
-    app = RESTApp(url=url, max_retries=retries)
+    app = RESTApp(url=url, max_retries=retries, http_settings=_http_settings())
     await app.start()
     client = app.acquire(token, TokenType.BOT)
     client.start()
     return app, client
+
+
+@functools.cache
+def _http_settings() -> Any:
+    """One `HTTPSettings` for every hikari client of the process (REST, shard, send-only REST).
+
+    Each `HTTPSettings()` builds its own TLS context holding the system's CA store (about 0.8 MB
+    each); the settings are immutable in use, so the REST client and the shard share one.
+    """
+    from hikari.impl.config import HTTPSettings
+
+    return HTTPSettings()
 
 
 class _Bot:
@@ -428,7 +441,7 @@ class _Bot:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        from hikari.impl.config import HTTPSettings, ProxySettings
+        from hikari.impl.config import ProxySettings
         from hikari.impl.shard import GatewayShardImpl
 
         channel = self._channel
@@ -442,7 +455,7 @@ class _Bot:
             )
         events: Any = self  # duck-typed: the four methods the shard calls
         self.shard = GatewayShardImpl(
-            http_settings=HTTPSettings(), proxy_settings=ProxySettings(), event_manager=events,
+            http_settings=_http_settings(), proxy_settings=ProxySettings(), event_manager=events,
             event_factory=events, intents=self._intents, token=channel._token, url=info.url,
         )
         await self.shard.start()
