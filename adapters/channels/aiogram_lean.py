@@ -25,7 +25,9 @@ source no longer has one of those lines loads unchanged (it then costs its memor
   `F`, `flags`: the dispatcher, fsm, filters, handlers and magic_filter, about 1 MB a Bot does not
   use): those names load on first access (`aiogram_attribute`, the package's PEP 562 `__getattr__`);
 - `aiogram.utils.text_decorations` imports the standard library's `html` (0.3 MB with `html.entities`)
-  on its first `html.escape`, when a text is HTML-quoted (`_LazyModule`), not at import.
+  on its first `html.escape`, when a text is HTML-quoted (`_LazyModule`), not at import; the same
+  for `secrets` in `aiogram.client.session.base` (hmac, hashlib and _hashlib, 0.6 MB, for the
+  multipart boundary of a file upload).
 
 A model is then built by pydantic itself the first time it validates (pydantic's own deferred
 build, which resolves the forward references through that namespace), so `Update`, `GetUpdates`,
@@ -143,6 +145,9 @@ class _LazyModule:
 
 
 html_module: Any = _LazyModule("html")
+# `secrets` imports hmac, hashlib and OpenSSL's _hashlib (about 0.6 MB) for the one token aiogram
+# makes when a method uploads a file.
+secrets_module: Any = _LazyModule("secrets")
 
 _SENTINEL = (("from unittest.mock import sentinel\n",
               "from rustyclaw.adapters.channels.aiogram_lean import sentinel\n"),)
@@ -161,6 +166,9 @@ _REWRITES: dict[str, tuple[tuple[str, str], ...]] = {
     "aiogram.dispatcher.event.bases": _SENTINEL,
     "aiogram.utils.text_decorations": (
         ("import html\n", "from rustyclaw.adapters.channels.aiogram_lean import html_module as html\n"),
+    ),
+    "aiogram.client.session.base": (
+        ("import secrets\n", "from rustyclaw.adapters.channels.aiogram_lean import secrets_module as secrets\n"),
     ),
     "aiogram": (
         ("from aiogram.dispatcher.flags import FlagGenerator\n", ""),

@@ -22,10 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import re
+
+# hmac's constant-time comparison itself (hmac.compare_digest falls back to it): importing hmac
+# loads hashlib and OpenSSL's _hashlib, 0.6 MB the Telegram process has no other use for.
+from _operator import _compare_digest as compare_digest
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -327,7 +330,7 @@ class TelegramChannel:
         """One webhook POST: (status, JSON body). `headers` keys are lower case."""
         secret = self._webhook_secret
         given = headers.get(SECRET_HEADER, "")
-        if self.mode != "webhook" or not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        if self.mode != "webhook" or not secret or not compare_digest(given.encode(), secret.encode()):
             log.warning("telegram webhook call refused: missing or wrong secret token")
             return 403, _json({"ok": False, "error": "forbidden"})
         bot = self._bot

@@ -16,7 +16,7 @@ from typing import Any
 
 # Modules the Telegram process should not hold at idle (what the lean import and session avoid).
 NOT_LOADED = ("httpx", "httpcore", "unittest", "aiohttp", "aiogram.dispatcher.dispatcher", "aiogram.fsm",
-              "aiogram.filters", "magic_filter", "html")
+              "aiogram.filters", "magic_filter", "html", "secrets", "hmac")
 
 
 def loaded() -> list[str]:
