@@ -34,10 +34,14 @@ def test_building_the_core_from_default_config_loads_no_heavy_library() -> None:
 # Loaded where first used, not by the idle gateway (benchmarks/README.md, 2026-12-03: each was
 # measured in idle RSS): the YAML parser (first SKILL.md or a YAML config), xml.sax.saxutils (it
 # imports urllib.request, http.client), the browser tool (browser.enabled) and the voice adapters
-# (stt or tts enabled), the HTML-to-text converter (the first HTML page web_fetch reads).
+# (stt or tts enabled), the HTML-to-text converter (the first HTML page web_fetch reads); 2026-12-04:
+# hashlib's OpenSSL bindings (secrets, hmac: ~0.5 MB; the first bearer check or Idempotency-Key) and
+# the plugin runtimes with the plugin SDK (0.3 MB; a plugin that names them).
 LAZY = ["yaml", "xml.sax.saxutils", "html.parser", "rustyclaw.adapters.tools.html_text",
         "rustyclaw.adapters.tools.browser", "rustyclaw.adapters.tools.browser_pool",
-        "rustyclaw.adapters.voice.piper_tts", "rustyclaw.adapters.voice.whisper_stt", "rustyclaw.adapters.voice.codec"]
+        "rustyclaw.adapters.voice.piper_tts", "rustyclaw.adapters.voice.whisper_stt", "rustyclaw.adapters.voice.codec",
+        "_hashlib", "hashlib", "hmac", "secrets", "rustyclaw.adapters.plugins.wasm_runtime",
+        "rustyclaw.adapters.plugins.python_runtime", "rustyclaw.plugin_sdk"]
 
 
 def test_the_default_core_defers_what_it_uses_later(tmp_path: Path) -> None:
