@@ -221,10 +221,8 @@ class Gateway:
             return self._unlocked_command(command, key)
 
         async with self.sessions.turn(key):
-            entry = await self.sessions.open(key, message)
-            if message.message_id is not None and await self.sessions.store.has_inbound(
-                entry, message.message_id
-            ):
+            entry, seen = await self.sessions.open_seen(key, message)
+            if seen:
                 if not message.redelivered:
                     log.info("duplicate inbound dropped", extra={"session": key})
                     return None

@@ -69,6 +69,9 @@ class SessionService:
         # The store's one-transaction tail of a turn (ports/session_store.py TurnTailStore), if any.
         self._append_and_put: Callable[[SessionEntry, Sequence[ChatMessage]], Awaitable[list[ChatMessage]]] | None = (
             getattr(store, "append_and_put", None))
+        # The store's one-read session + inbound-id lookup (ports/session_store.py InboundLookupStore), if any.
+        self._get_session_seen: Callable[[str, str], Awaitable[tuple[SessionEntry | None, bool]]] | None = (
+            getattr(store, "get_session_seen", None))
 
     @asynccontextmanager
     async def turn(self, key: str) -> AsyncIterator[None]:
@@ -111,8 +114,25 @@ class SessionService:
 
     async def open(self, key: str, message: InboundMessage) -> SessionEntry:
         """The session for `key`, created on first use and reset when its policy says it is stale."""
+        return await self._open(key, message, await self.store.get_session(key))
+
+    async def open_seen(self, key: str, message: InboundMessage) -> tuple[SessionEntry, bool]:
+        """`open(key, message)` and whether the message's id is already in that session's transcript
+        (False for a message without one, a new session or one just reset): one read of the store
+        where it can (InboundLookupStore), two otherwise."""
+        inbound_id = message.message_id
+        if inbound_id is None:
+            return await self.open(key, message), False
+        lookup = self._get_session_seen
+        if lookup is None:
+            entry = await self.open(key, message)
+            return entry, await self.store.has_inbound(entry, inbound_id)
+        found, seen = await lookup(key, inbound_id)
+        entry = await self._open(key, message, found)
+        return entry, seen and entry.session_id == (found.session_id if found is not None else None)
+
+    async def _open(self, key: str, message: InboundMessage, entry: SessionEntry | None) -> SessionEntry:
         now = self._clock.now()
-        entry = await self.store.get_session(key)
         if entry is None:
             entry = SessionEntry(
                 key=key,

@@ -72,3 +72,14 @@ class TurnTailStore(Protocol):
     async def append_and_put(
         self, entry: SessionEntry, messages: Sequence[ChatMessage]
     ) -> list[ChatMessage]: ...
+
+
+class InboundLookupStore(Protocol):
+    """Optional: a session and whether a message id is in its transcript, in one read.
+
+    `get_session_seen(key, inbound_id)` is `(get_session(key), has_inbound(entry, inbound_id))`
+    (False when there is no session): a turn of a message with an id (a chat platform's, an
+    Idempotency-Key) asks both first, and each read was a round trip (issue #19).
+    """
+
+    async def get_session_seen(self, key: str, inbound_id: str) -> tuple[SessionEntry | None, bool]: ...

@@ -51,6 +51,10 @@ _UPSERT_SESSION = (
 )
 _SELECT_MESSAGES = f"SELECT {', '.join(_MESSAGE_COLUMNS)} FROM messages WHERE session_id = ? ORDER BY seq"
 _HAS_INBOUND = "SELECT 1 FROM messages WHERE session_id = ? AND inbound_id = ? LIMIT 1"
+_SELECT_SESSION_SEEN = (
+    f"SELECT {', '.join(SESSION_COLUMNS)}, EXISTS (SELECT 1 FROM messages AS m "
+    "WHERE m.session_id = sessions.session_id AND m.inbound_id = ?) FROM sessions WHERE key = ?"
+)
 # Archived transcripts that hold messages (a reset of an empty session leaves nothing to keep).
 _SELECT_ARCHIVED = (
     "SELECT session_key, session_id, agent_id, archived_at, created_at FROM transcripts AS t "
@@ -187,6 +191,14 @@ class SQLiteStore:
     async def get_session(self, key: str) -> SessionEntry | None:
         rows = await self._fetch("read a session from", f"{_SELECT_SESSIONS} WHERE key = ?", (key,))
         return session_from_row(rows[0], self._where) if rows else None
+
+    async def get_session_seen(self, key: str, inbound_id: str) -> tuple[SessionEntry | None, bool]:
+        """get_session + has_inbound in one statement (ports/session_store.py InboundLookupStore)."""
+        rows = await self._fetch("read a session from", _SELECT_SESSION_SEEN, (inbound_id, key))
+        if not rows:
+            return None, False
+        *columns, seen = rows[0]
+        return session_from_row(columns, self._where), bool(seen)
 
     async def put_session(self, entry: SessionEntry) -> None:
         await self._fetch("save a session in", _UPSERT_SESSION, session_row(entry))

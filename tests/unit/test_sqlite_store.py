@@ -132,6 +132,19 @@ async def test_append_and_put_stores_both_or_neither(store: SQLiteStore) -> None
     assert len(await store.load_messages(e)) == 122
 
 
+async def test_get_session_seen_is_get_session_and_has_inbound(store: SQLiteStore) -> None:
+    assert await store.get_session_seen("agent:main:main", "tg:1") == (None, False)
+    e, other = entry(), entry("agent:main:other", "s-other")
+    await store.put_session(e)
+    await store.put_session(other)
+    await store.append_messages(e, [ChatMessage(role="user", content="hi", inbound_id="tg:1")])
+    assert await store.get_session_seen(e.key, "tg:1") == (e, True)
+    assert await store.get_session_seen(e.key, "tg:2") == (e, False)
+    assert await store.get_session_seen(other.key, "tg:1") == (other, False)  # ids are per session
+    fresh = await store.reset_session(e.key, "s-2", 3.0)
+    assert await store.get_session_seen(e.key, "tg:1") == (fresh, False)  # the archived transcript is not asked
+
+
 async def test_other_writes_survive_a_rolled_back_transaction(store: SQLiteStore) -> None:
     """Statements sent while a reset's transaction is open must not be rolled back with it."""
     sessions = [entry(f"agent:main:{n}", f"s-{n}") for n in range(10)]
