@@ -410,19 +410,10 @@ def _http_settings() -> Any:
     """One `HTTPSettings` (its TLS context) for the process: the shard and the REST clients.
 
     Each `HTTPSettings()` builds its own TLS context holding the system's CA store (about 0.8 MB
-    each); the settings are immutable in use, so the shards and the REST clients share one. That
-    context is aiohttp's own verified default when there is one: aiohttp builds it at import
-    (`ssl.create_default_context()`, ALPN http/1.1: what hikari would build, and HTTP/1.1 is what
-    both the REST calls and the websocket speak), so a second CA store is not loaded.
+    each); the settings are immutable in use, so the shards and the REST clients share one.
     """
-    import ssl
-
-    import aiohttp.connector
     from hikari.impl.config import HTTPSettings
 
-    shared = getattr(aiohttp.connector, "_SSL_CONTEXT_VERIFIED", None)  # private: absent in other versions
-    if isinstance(shared, ssl.SSLContext) and shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname:
-        return HTTPSettings(ssl=shared)
     return HTTPSettings()
 
 

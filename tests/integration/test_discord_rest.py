@@ -161,18 +161,3 @@ def test_the_token_names_the_bot() -> None:
 def test_backoff_grows_and_is_capped() -> None:
     assert 1 <= discord_rest._backoff(1) < 2 and 4 <= discord_rest._backoff(3) < 5
     assert 16 <= discord_rest._backoff(10) < 17
-
-
-def test_the_shard_and_the_rest_clients_share_one_verifying_tls_context() -> None:
-    import ssl
-
-    from rustyclaw.adapters.channels.discord import _http_settings
-    from rustyclaw.adapters.channels.hikari_lean import import_hikari
-
-    import_hikari()
-    settings = _http_settings()
-    assert _http_settings() is settings
-    context = settings.ssl
-    assert isinstance(context, ssl.SSLContext)
-    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
-    assert context.cert_store_stats()["x509_ca"] > 0  # the system's CAs are loaded: handshakes verify
