@@ -1,14 +1,12 @@
-"""Discord through hikari's gateway shard and a small REST client: DMs, guild channels, mentions, typing.
+"""Discord through hikari's gateway shard and REST client: DMs, guild channels, mention gating data, typing.
 
 hikari is imported in a worker thread when the channel starts, so an idle gateway without
 Discord never loads it and the event loop keeps serving meanwhile; `hikari_lean` imports only the
-modules the channel uses (the shard with aiohttp, about 15 MB of RSS instead of 31 for all of
-hikari). The channel runs what hikari's GatewayBot would run for it, without the bot's cache,
-event manager and event factory (`_Bot`): one `GatewayShardImpl` and the two gateway events it
-needs (READY, MESSAGE_CREATE, whose payload discord_mapping reads as it comes); memory stays flat
-in big guilds. The REST calls (the gateway's URL, the bot's user, messages, typing) go through
-discord_rest.py on aiohttp rather than hikari's REST client, whose entity factory and model modules
-cost about 8 MB. `rest_url` points the REST client at another server (tests use a local
+modules the channel uses (about 25 MB of RSS with aiohttp instead of 31). The channel runs what
+hikari's GatewayBot would run for it, without the bot's cache, event manager and event factory
+(`_Bot`): hikari's REST client (`RESTApp`), one `GatewayShardImpl`, and the two gateway events it
+needs (READY, MESSAGE_CREATE, the message built by the REST client's entity factory); memory stays
+flat in big guilds. `rest_url` points hikari's REST client at another server (tests use a local
 stand-in); the gateway's websocket URL always comes from that server's `GET /gateway/bot`.
 
 Reconnects: hikari's shard reconnects by itself when the websocket drops (resuming the session,
@@ -23,9 +21,9 @@ channels the first piece quotes the question.
 
 Voice notes: `fetch_media` downloads an attachment from its CDN url with httpx (no token: the
 CDN urls are signed), stopping at the size cap. A reply's voice attachments go out after the
-text as a message with the OGG/Opus file attached (a multipart upload, as hikari's). It shows as an
+text as a message with the OGG/Opus file attached (hikari's multipart upload). It shows as an
 audio file with a player, not as a Discord "voice message" (that needs a waveform and the
-IS_VOICE_MESSAGE flag, which this client does not set). Image attachments (a browser
+IS_VOICE_MESSAGE flag, which hikari's create_message does not set). Image attachments (a browser
 screenshot) go out the same way, one message each, and Discord shows them inline.
 """
 
@@ -33,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import functools
 import logging
 import re
@@ -45,13 +42,6 @@ import anyio
 from rustyclaw.adapters.channels.daemon_thread import run_in_daemon_thread
 from rustyclaw.adapters.channels.delivery import InboundDelivery
 from rustyclaw.adapters.channels.discord_mapping import to_inbound
-from rustyclaw.adapters.channels.discord_rest import (
-    DiscordRest,
-    FileUpload,
-    HTTPResponseError,
-    RateLimitTooLongError,
-    token_id,
-)
 from rustyclaw.adapters.channels.send_retry import SendRetry, send_with_retry
 from rustyclaw.adapters.channels.text_split import split_text
 from rustyclaw.config.channels import DiscordConfig
@@ -91,8 +81,8 @@ def normalise_rest_url(url: str | None) -> str | None:
 class DiscordChannel:
     """A Channel for one Discord bot (one `account`).
 
-    `rest_retries` is how often the REST client retries a call after a connection error or a
-    500/502/503/504 (backoff 1, 2, 4 s plus jitter, as hikari's) before the start or a send fails.
+    `rest_retries` is how often hikari retries a REST call after a connection error (with its own
+    backoff, about 9 s for 3) before the start or a send fails.
     `message_content_intent=False` drops the privileged Message Content intent: DMs and messages
     that mention the bot still carry their text, other guild messages arrive empty (and are
     dropped), which suits `requireMention: true` everywhere.
@@ -122,10 +112,10 @@ class DiscordChannel:
         self._rest_retries = rest_retries
         self._send_retry = send_retry or SendRetry()
         self._bot: Any = None
-        # Send-only (see allow_send_only): the REST client alone, opened on the first send
+        # Send-only (see allow_send_only): hikari's REST client alone, opened on the first send
         # while the channel does not run here; no gateway connection, so no events arrive here.
         self._send_only = False
-        self._send_rest: DiscordRest | None = None
+        self._send_rest: tuple[Any, Any] | None = None  # (RESTApp, its client)
         self._send_lock = asyncio.Lock()
         self.bot_id = 0
         self.username: str | None = None
@@ -154,10 +144,9 @@ class DiscordChannel:
         before = asyncio.all_tasks()
         try:
             await bot.start()
-            if bot.me is None and bot.rest is not None:  # READY always carries it; a stand-in might not
-                bot.me = await bot.rest.fetch_my_user()
-            if bot.me is None:
-                raise ChannelError(f"discord ({self.account}): the bot's user is unknown")
+            if bot.me is None:  # READY always carries it; a stand-in might not
+                user = await bot.rest.fetch_my_user()
+                bot.me = {"id": str(user.id), "username": user.username}
             me = bot.me
         except BaseException as exc:
             # Also on cancellation (the supervisor's start timeout): a half-started bot would
@@ -177,13 +166,14 @@ class DiscordChannel:
         log.info("discord bot %s (%s) started", self.username, self.bot_id)
 
     def _make_bot(self) -> _Bot:
+        from hikari.applications import get_token_id
         from hikari.intents import Intents
 
         intents = Intents.DM_MESSAGES | Intents.GUILD_MESSAGES
         if self._message_content:
             intents |= Intents.MESSAGE_CONTENT
         try:
-            token_id(self._token)  # the bot id is the token's first part (GatewayBot checks it so too)
+            get_token_id(self._token)  # the bot id is the token's first part (GatewayBot checks it so too)
         except ValueError as exc:
             raise ConfigError("channels.discord.token does not look like a Discord bot token") from exc
         return _Bot(self, intents)
@@ -214,8 +204,10 @@ class DiscordChannel:
         """Closes the send-only REST client, if a send opened one."""
         opened, self._send_rest = self._send_rest, None
         if opened is not None:
+            app, client = opened
             with contextlib.suppress(Exception):
-                await opened.close()
+                await client.close()
+                await app.close()
 
     async def _sender(self) -> Any:
         """What has a `.rest`: the running bot, else (send-only allowed) a REST-only holder, else None."""
@@ -225,7 +217,7 @@ class DiscordChannel:
             if self._send_rest is None:
                 await run_in_daemon_thread(_load_hikari, name="discord-import")
                 self._send_rest = await _open_rest(self._token, self._rest_url, self._rest_retries)
-            return _RestOnly(self._send_rest)
+            return _RestOnly(self._send_rest[1])
 
     async def wait_stopped(self) -> BaseException | None:
         """Returns when receiving has stopped: None after `aclose()`, the error if the bot died."""
@@ -259,13 +251,13 @@ class DiscordChannel:
         if isinstance(exc, (ChannelError, ConfigError)):
             return exc
         prefix = f"discord ({self.account})"
-        if isinstance(exc, HTTPResponseError) and exc.status == 401:
+        if isinstance(exc, errors.UnauthorizedError):
             return ChannelError(f"{prefix}: the bot token was refused")
         if isinstance(exc, errors.GatewayServerClosedConnectionError):
             hint = _FATAL_HINTS.get(int(exc.code or 0), exc.reason)
             return ChannelError(f"{prefix}: the gateway closed the connection ({exc.code}): {hint}")
-        if isinstance(exc, HTTPResponseError):
-            return ChannelError(f"{prefix} {action} failed: HTTP {exc.status}: {exc.message or exc}")
+        if isinstance(exc, errors.HTTPResponseError):
+            return ChannelError(f"{prefix} {action} failed: HTTP {int(exc.status)}: {exc.message or exc}")
         return ChannelError(f"{prefix} {action} failed: {type(exc).__name__}: {exc}")
 
     # -- receiving ----------------------------------------------------------------------------
@@ -286,13 +278,13 @@ class DiscordChannel:
             self.last_error = "the gateway connection dropped; hikari is reconnecting"
             log.warning("discord gateway connection dropped; reconnecting")
 
-    async def _on_message(self, payload: dict[str, Any]) -> None:
+    async def _on_message(self, entity: Any) -> None:
         # Not `self._bot is None`: the shard passes events on as soon as it is READY, a moment
         # before `start()` has stored the bot; a message in that moment must not be dropped.
         if self._closing:
             return
         message = to_inbound(
-            payload, channel=self.name, account=self.account, bot_id=self.bot_id,
+            entity, channel=self.name, account=self.account, bot_id=self.bot_id,
             received_at=time.time(),
         )
         if message is None:
@@ -320,25 +312,30 @@ class DiscordChannel:
         if message.chat_kind != "direct" and message.reply_to and message.reply_to.isdigit():
             reply = int(message.reply_to)
         for piece in split_text(message.text, self.text_limit):
-            await self._create(bot, channel_id, "create_message", content=piece, reply=reply)
+            await self._create(bot, channel_id, "create_message", content=piece,
+                               reply=reply if reply is not None else _undefined())
             reply = None  # only the first piece quotes the question
         for attachment in message.attachments:
             if attachment.kind not in ("voice", "image") or not attachment.data:
                 continue
+            from hikari.files import Bytes
+
             default_name = "voice.ogg" if attachment.kind == "voice" else "image.png"
             await self._create(bot, channel_id, f"create_message ({attachment.kind})",
-                               attachment=FileUpload(attachment.data, attachment.name or default_name,
-                                                     attachment.mime),
-                               reply=reply)
+                               attachment=Bytes(attachment.data, attachment.name or default_name,
+                                                       mimetype=attachment.mime),
+                               reply=reply if reply is not None else _undefined())
             reply = None
 
-    async def _create(self, bot: Any, channel_id: int, action: str, *, content: str | None = None,
-                      reply: int | None = None, attachment: FileUpload | None = None) -> None:
-        """One create_message, retried on transient failures (the REST client already waits out 429s)."""
+    async def _create(self, bot: Any, channel_id: int, action: str, **fields: Any) -> None:
+        """One create_message, retried on transient failures (hikari itself already waits out 429s)."""
 
         async def once() -> None:
             try:
-                await bot.rest.create_message(channel_id, content=content, reply=reply, attachment=attachment)
+                await bot.rest.create_message(
+                    channel_id, reply_must_exist=False, mentions_everyone=False, user_mentions=False,
+                    role_mentions=False, mentions_reply=False, **fields,
+                )
             except Exception as exc:
                 raise self._delivery_error(exc, action) from exc
 
@@ -346,12 +343,14 @@ class DiscordChannel:
 
     def _delivery_error(self, exc: BaseException, action: str) -> DeliveryError:
         """Permanent: a 4xx client error (missing access, unknown channel, bad form); the rest
-        (5xx, rate limits the REST client would not wait out, network) may pass on a later try."""
+        (5xx, rate limits hikari would not wait out, network) may pass on a later try."""
+        from hikari import errors
+
         text = str(self._translate(exc, action))
-        if isinstance(exc, RateLimitTooLongError):
-            return DeliveryError(text, transient=True, retry_after=exc.retry_after)
-        if isinstance(exc, HTTPResponseError) and 400 <= exc.status < 500:
-            return DeliveryError(text, transient=exc.status == 429)
+        if isinstance(exc, errors.RateLimitTooLongError):
+            return DeliveryError(text, transient=True, retry_after=float(exc.retry_after))
+        if isinstance(exc, errors.ClientHTTPResponseError):
+            return DeliveryError(text, transient=int(exc.status) == 429)
         return DeliveryError(text, transient=True)
 
     async def fetch_media(self, attachment: Attachment, max_bytes: int = MEDIA_LIMIT) -> bytes:
@@ -394,23 +393,28 @@ class DiscordChannel:
 class _RestOnly:
     """Stands for the bot in `_create`, which only needs its `.rest` client."""
 
-    def __init__(self, rest: DiscordRest) -> None:
+    def __init__(self, rest: Any) -> None:
         self.rest = rest
 
 
-async def _open_rest(token: str, url: str | None, retries: int) -> DiscordRest:
-    """A started REST client for the bot token (on the shard's TLS context)."""
-    rest = DiscordRest(token, url, retries=retries, tls=_http_settings().ssl)
-    rest.start()
-    return rest
+async def _open_rest(token: str, url: str | None, retries: int) -> tuple[Any, Any]:
+    """hikari's REST application and a started client for the bot token."""
+    from hikari.applications import TokenType
+    from hikari.impl.rest import RESTApp
+
+    app = RESTApp(url=url, max_retries=retries, http_settings=_http_settings())
+    await app.start()
+    client = app.acquire(token, TokenType.BOT)
+    client.start()
+    return app, client
 
 
 @functools.cache
 def _http_settings() -> Any:
-    """One `HTTPSettings` (its TLS context) for the process: the shard and the REST clients.
+    """One `HTTPSettings` for every hikari client of the process (REST, shard, send-only REST).
 
     Each `HTTPSettings()` builds its own TLS context holding the system's CA store (about 0.8 MB
-    each); the settings are immutable in use, so the shards and the REST clients share one.
+    each); the settings are immutable in use, so the REST client and the shard share one.
     """
     from hikari.impl.config import HTTPSettings
 
@@ -422,14 +426,16 @@ class _Bot:
 
     It is also the shard's event manager and event factory (the shard calls `consume_raw_event`,
     `dispatch` and the two `deserialize_*_event` below, nothing else): READY gives the bot's user,
-    MESSAGE_CREATE a message payload handled in a task of its own; the other events Discord sends for these intents
+    MESSAGE_CREATE a message (built by the REST client's entity factory, as GatewayBot's event
+    factory does) handled in a task of its own; the other events Discord sends for these intents
     are dropped, as GatewayBot drops events nobody listens to. No cache.
     """
 
     def __init__(self, channel: DiscordChannel, intents: Any) -> None:
         self._channel = channel
         self._intents = intents
-        self.rest: DiscordRest | None = None
+        self._app: Any = None
+        self.rest: Any = None
         self.shard: Any = None
         self.me: dict[str, Any] | None = None  # the bot's user, from READY
         self._tasks: set[asyncio.Task[None]] = set()
@@ -439,12 +445,13 @@ class _Bot:
         from hikari.impl.shard import GatewayShardImpl
 
         channel = self._channel
-        self.rest = await _open_rest(channel._token, channel._rest_url, channel._rest_retries)
+        self._app, self.rest = await _open_rest(channel._token, channel._rest_url, channel._rest_retries)
         info = await self.rest.fetch_gateway_bot_info()
-        if info.remaining <= 0:
+        limit = info.session_start_limit
+        if limit.remaining <= 0:
             raise ChannelError(
                 f"discord ({channel.account}): the bot used up its gateway session starts; "
-                f"Discord allows more in {datetime.timedelta(seconds=round(info.reset_after_s))}"
+                f"Discord allows more in {limit.reset_after}"
             )
         events: Any = self  # duck-typed: the four methods the shard calls
         self.shard = GatewayShardImpl(
@@ -466,10 +473,11 @@ class _Bot:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        rest, self.rest = self.rest, None
-        if rest is not None:
-            with contextlib.suppress(Exception):
-                await rest.close()
+        for closing in (self.rest, self._app):
+            if closing is not None:
+                with contextlib.suppress(Exception):
+                    await closing.close()
+        self.rest = self._app = None
 
     # -- the shard's event manager and event factory -------------------------------------------
     def consume_raw_event(self, name: str, shard: Any, payload: dict[str, Any]) -> None:
@@ -483,9 +491,11 @@ class _Bot:
 
     async def _message(self, payload: dict[str, Any]) -> None:
         try:
-            if self.rest is None:  # closed meanwhile
+            rest = self.rest
+            if rest is None:
                 return
-            await self._channel._on_message(payload)
+            entity = rest.entity_factory.deserialize_message(payload)
+            await self._channel._on_message(entity)
         except Exception:
             log.exception("discord: a MESSAGE_CREATE event could not be handled")
 
@@ -517,6 +527,12 @@ async def _stop_orphan_shards(before: set[asyncio.Task[Any]]) -> None:
             orphans.append(task)
     if orphans:
         await asyncio.gather(*orphans, return_exceptions=True)
+
+
+def _undefined() -> Any:
+    from hikari.undefined import UNDEFINED
+
+    return UNDEFINED
 
 
 def discord_channel_from_config(section: DiscordConfig, *, account: str = "default") -> DiscordChannel:

@@ -1,4 +1,4 @@
-"""Discord messages (the gateway's MESSAGE_CREATE payloads) to InboundMessages: chat kinds, mentions, attachments, ids.
+"""Discord messages (hikari objects) to InboundMessages: chat kinds, mentions, attachments, ids.
 
 - A message without a guild is a DM: `chat_kind="direct"`, `peer_id` the DM channel's id (replies
   go to a channel, never to a user), `sender_id` the author's user id (allowFrom and pairing use
@@ -26,14 +26,14 @@ def _mention_pattern(bot_id: int) -> re.Pattern[str]:
     return re.compile(rf"<@!?{bot_id}>")
 
 
-def is_mentioned(message: dict[str, Any], bot_id: int) -> bool:
-    if any(str(user.get("id")) == str(bot_id) for user in message.get("mentions") or ()):
+def is_mentioned(message: Any, bot_id: int) -> bool:
+    if bot_id in set(message.user_mentions_ids or ()):
         return True
-    content = message.get("content")
-    if content and _mention_pattern(bot_id).search(content):
+    if message.content and _mention_pattern(bot_id).search(message.content):
         return True
-    ref = message.get("referenced_message")
-    author_id = ((ref or {}).get("author") or {}).get("id")
+    ref = message.referenced_message
+    # A partial message's author may be hikari's UNDEFINED, which has no id.
+    author_id = getattr(getattr(ref, "author", None), "id", None)
     return author_id is not None and int(author_id) == bot_id
 
 
@@ -44,47 +44,46 @@ def _kind_of(content_type: str | None, voice: bool) -> Any:
     return {"audio": "audio", "image": "image", "video": "video"}.get(major, "file")
 
 
-def attachments_of(message: dict[str, Any]) -> tuple[Attachment, ...]:
-    voice = bool(int(message.get("flags") or 0) & _VOICE_FLAG)
+def attachments_of(message: Any) -> tuple[Attachment, ...]:
+    voice = bool(int(message.flags or 0) & _VOICE_FLAG)
     return tuple(
         Attachment(
-            kind=_kind_of(a.get("content_type"), voice), mime=a.get("content_type") or "application/octet-stream",
-            name=a.get("filename"), url=a.get("url"), size=a.get("size"),
+            kind=_kind_of(a.media_type, voice), mime=a.media_type or "application/octet-stream",
+            name=a.filename, url=a.url, size=a.size,
         )
-        for a in message.get("attachments") or ()
+        for a in message.attachments
     )
 
 
-def sender_name_of(author: dict[str, Any]) -> str:
-    return str(author.get("global_name") or author.get("username") or author["id"])
+def sender_name_of(author: Any) -> str:
+    return str(getattr(author, "global_name", None) or author.username or author.id)
 
 
 def to_inbound(
-    message: dict[str, Any], *, channel: str, account: str, bot_id: int, received_at: float = 0.0
+    message: Any, *, channel: str, account: str, bot_id: int, received_at: float = 0.0
 ) -> InboundMessage | None:
-    """The InboundMessage for a MESSAGE_CREATE payload, or None when there is nothing to answer."""
-    author = message.get("author")
-    if not author or int(author["id"]) == bot_id or author.get("bot") or author.get("system"):
+    """The InboundMessage for a hikari `Message`, or None when there is nothing to answer."""
+    author = message.author
+    if author is None or int(author.id) == bot_id or author.is_bot or author.is_system:
         return None
     attachments = attachments_of(message)
-    text = _mention_pattern(bot_id).sub("", message.get("content") or "").strip()
+    text = _mention_pattern(bot_id).sub("", message.content or "").strip()
     if not text and not attachments:
         return None
-    guild_id = message.get("guild_id")
-    kind: ChatKind = "direct" if guild_id is None else "channel"
-    ref_id = (message.get("message_reference") or {}).get("message_id")
+    kind: ChatKind = "direct" if message.guild_id is None else "channel"
+    ref = message.message_reference
     return InboundMessage(
         channel=channel,
         account=account,
         chat_kind=kind,
-        peer_id=str(message["channel_id"]),
-        sender_id=str(author["id"]),
+        peer_id=str(message.channel_id),
+        sender_id=str(author.id),
         sender_name=sender_name_of(author),
         text=text,
-        message_id=str(message["id"]),
-        reply_to=str(ref_id) if ref_id is not None else None,
+        message_id=str(message.id),
+        reply_to=str(ref.id) if ref is not None and ref.id is not None else None,
         mentioned=True if kind == "direct" else is_mentioned(message, bot_id),
         attachments=attachments,
         received_at=received_at,
-        guild_id=str(guild_id) if guild_id is not None else None,
+        guild_id=str(message.guild_id) if message.guild_id is not None else None,
     )

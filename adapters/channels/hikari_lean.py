@@ -2,10 +2,10 @@
 
 `hikari/__init__.py`, `hikari/api/__init__.py` and `hikari/impl/__init__.py` star-import every
 module of hikari: the gateway bot, its cache, event manager and event factory, every event class,
-the interaction server (with `aiohttp.web`), voice, the REST client with its entity factory and
-every model module. The Discord channel drives one gateway shard itself (`hikari.impl.shard`) and
-makes its few REST calls on aiohttp (discord_rest.py), so the rest is memory it never uses: about
-13 MB of attrs classes and bytecode.
+the interaction server (with `aiohttp.web`), voice. The Discord channel drives one gateway shard
+and hikari's REST client itself (`hikari.impl.shard`, `hikari.impl.rest`: the REST client's entity
+factory and the model modules it imports), so the rest is memory it never uses: about 5 MB of
+attrs classes and bytecode.
 
 `import_hikari()` imports the three packages with an empty body and a PEP 562 `__getattr__`:
 
@@ -40,7 +40,8 @@ TESTED_RANGE = ((2, 7), (2, 8))  # >= 2.7, < 2.8
 EAGER_ENV = "RUSTYCLAW_HIKARI_EAGER"
 LEAN_PACKAGES = ("hikari", "hikari.api", "hikari.impl")
 # Names whose lookup must not run the full `__init__` (the import system and tools probe them).
-CHANNEL_MODULES = ("hikari.errors", "hikari.intents", "hikari.impl.config", "hikari.impl.shard")
+CHANNEL_MODULES = ("hikari.applications", "hikari.errors", "hikari.files", "hikari.intents",
+                   "hikari.undefined", "hikari.impl.config", "hikari.impl.rest", "hikari.impl.shard")
 _PROBED = frozenset({"__path__", "__file__", "__spec__", "__loader__", "__wrapped__", "__getattr__"})
 
 _lock = threading.RLock()
@@ -155,8 +156,8 @@ class _HikariHook(importlib.abc.MetaPathFinder):
 def import_hikari() -> ModuleType:
     """Imports hikari (once per process; lean when the version is tested) and returns the `hikari` module.
 
-    Thread-safe; meant to run in a worker thread. The channel's modules (`hikari.impl.shard` with
-    aiohttp, the errors, intents) are imported here too, so that nothing imports
+    Thread-safe; meant to run in a worker thread. The channel's modules (`hikari.impl.shard`,
+    `hikari.impl.rest`, the errors, files, intents) are imported here too, so that nothing imports
     later in the event loop.
     """
     with _lock:
